@@ -1,0 +1,14 @@
+// domain_keyword item: substring match through Aho-Corasick.
+#include "rules/item_base.h"
+
+namespace veer::rules {
+
+bool KeywordItem::match(const MatchInput& in, const EvalEnv&, std::string* why) const {
+  if (in.domain.empty()) return false;
+  uint32_t index = 0;
+  if (!ac_.search(in.domain, &index)) return false;
+  if (why != nullptr) origins_.explain(ac_.tag(index), "domain_keyword", ac_.keyword(index), why);
+  return true;
+}
+
+}  // namespace veer::rules

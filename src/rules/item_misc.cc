@@ -1,0 +1,40 @@
+// The AND items: inbound, network, auth_user, protocol, client (string lists), ip_version and
+// query_type.
+#include "rules/item_base.h"
+
+namespace veer::rules {
+
+bool StringItem::match(const MatchInput& in, const EvalEnv&, std::string* why) const {
+  std::string_view value = in.*member_;
+  for (const auto& v : values_) {
+    if (v == value) {
+      if (why != nullptr) *why += std::string(field_) + " \"" + v + "\"";
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IpVersionItem::match(const MatchInput& in, const EvalEnv&, std::string* why) const {
+  int v = in.effectiveIpVersion();
+  for (int x : versions_) {
+    if (x == v) {
+      if (why != nullptr) *why += "ip_version " + std::to_string(v);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool QueryTypeItem::match(const MatchInput& in, const EvalEnv&, std::string* why) const {
+  if (in.query_type == 0) return false;
+  for (uint16_t t : types_) {
+    if (t == in.query_type) {
+      if (why != nullptr) *why += "query_type " + std::to_string(t);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace veer::rules
