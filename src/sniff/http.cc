@@ -57,6 +57,7 @@ Status checkPartialRequestLine(std::string_view s) {
   }
   if (i == s.size()) return Status::NeedMore;
   std::string_view proto = s.substr(i + 1);
+  if (!proto.empty() && proto.back() == '\r') proto.remove_suffix(1);  // CR of a CRLF in flight
   constexpr std::string_view kHttp = "HTTP/";
   std::string_view want = kHttp.substr(0, std::min(proto.size(), kHttp.size()));
   if (proto.substr(0, want.size()) != want) return Status::NoMatch;
