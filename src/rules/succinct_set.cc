@@ -143,7 +143,7 @@ void writeSuccinctSet(const SuccinctSet& set, std::vector<uint8_t>& out) {
     }
     out.push_back(static_cast<uint8_t>(v));
   };
-  out.push_back(1);
+  out.push_back(0);
   for (const auto* v : {&set.leaves, &set.label_bitmap}) {
     uv(v->size());
     for (uint64_t w : *v) {

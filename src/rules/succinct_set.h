@@ -34,7 +34,7 @@ Result<std::vector<std::string>> succinctKeys(const SuccinctSet& set, size_t max
 /// Parses the serialised form (`u8 version`, uvarint n + n×u64 BE leaves, uvarint n + n×u64 BE
 /// bitmap, uvarint n + n label bytes). Counts are checked against the bytes left.
 bool readSuccinctSet(ByteReader& in, SuccinctSet& out);
-/// Appends the serialised form (version byte 1, as sing-box writes it).
+/// Appends the serialised form (leading byte 0, as current sing-box writes it).
 void writeSuccinctSet(const SuccinctSet& set, std::vector<uint8_t>& out);
 
 /// Reverses a string by UTF-8 code points (bytes of invalid sequences stay single units).
