@@ -1,0 +1,27 @@
+
+#include "app/lint.h"
+#include "rules/lint.h"
+
+#include <functional>
+
+namespace veer::app {
+
+void lintConfig(const config::Config* cfg, DiagList& diags) {
+  if (cfg == nullptr) return;
+  rules::lintRules(cfg->route.rules, cfg->route.rule_sets, diags);
+  // Actions this build parses but does not carry out yet: say so instead of ignoring them.
+  std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& r) {
+    if (r.action && (r.action->type == rules::RuleAction::Type::Sniff ||
+                     r.action->type == rules::RuleAction::Type::Resolve)) {
+      diags.warning(r.pos.file, r.pos.line, r.pos.column, r.pos.path,
+                    std::string("the \"") +
+                        (r.action->type == rules::RuleAction::Type::Sniff ? "sniff" : "resolve") +
+                        "\" action is not carried out by this build of veer yet; matching "
+                        "continues with the next rule",
+                    "unimplemented-action");
+    }
+  };
+  for (const auto& r : cfg->route.rules) visit(r);
+}
+
+}  // namespace veer::app

@@ -1,0 +1,190 @@
+#include "app/runtime.h"
+
+#include <cstdio>
+
+#include "base/log.h"
+#include "loop/defer.h"
+#include "loop/uv_util.h"
+#include "outbound/outbound.h"
+#include "route/rules_decider.h"
+
+namespace veer::app {
+
+Runtime::Runtime(std::string config_path) : config_path_(std::move(config_path)) {
+  uv_loop_init(&loop_);
+}
+
+Runtime::~Runtime() {
+  // Run the loop until every handle has closed, then require a clean close.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop_) != 0) LOG_WARN("loop closed with handles still open");
+}
+
+static conn::DomainStrategy strategyOf(const std::string& s) {
+  if (s == "prefer_ipv4") return conn::DomainStrategy::PreferIpv4;
+  if (s == "prefer_ipv6") return conn::DomainStrategy::PreferIpv6;
+  if (s == "ipv4_only") return conn::DomainStrategy::Ipv4Only;
+  if (s == "ipv6_only") return conn::DomainStrategy::Ipv6Only;
+  return conn::DomainStrategy::AsIs;
+}
+
+std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg, uv_loop_t* loop,
+                                                       conn::HostResolver* resolver) {
+  auto st = std::make_shared<route::RouteState>();
+  for (const auto& o : cfg.outbounds) {
+    if (o.type == "direct") {
+      outbound::DirectOptions d;
+      d.dial.connect_timeout_ms = o.connect_timeout_ms;
+      d.dial.fallback_delay_ms = o.fallback_delay_ms;
+      d.dial.routing_mark = o.routing_mark;
+      d.dial.bind_interface = o.bind_interface;
+      if (auto ip = IpAddress::parse(o.inet4_bind_address)) d.dial.inet4_bind_address = *ip;
+      if (auto ip = IpAddress::parse(o.inet6_bind_address)) d.dial.inet6_bind_address = *ip;
+      d.dial.tcp_fast_open = o.tcp_fast_open;
+      d.domain_strategy = strategyOf(o.domain_strategy);
+      st->outbounds[o.tag] = outbound::makeDirect(o.tag, loop, resolver, d);
+    } else if (o.type == "block") {
+      st->outbounds[o.tag] = outbound::makeBlock(o.tag, loop);
+    }
+  }
+  st->final_outbound = cfg.finalOutbound();
+  if (!st->find(st->final_outbound)) {
+    // No outbounds at all: sing-box's implicit direct.
+    st->outbounds[st->final_outbound] =
+        outbound::makeDirect(st->final_outbound, loop, resolver, outbound::DirectOptions{});
+  }
+  if (cfg.engine) st->decider = std::make_unique<route::RulesDecider>(cfg.engine);
+  return st;
+}
+
+bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
+  log::setLevel(cfg->log.level);
+  log::setDisabled(cfg->log.disabled);
+  log::setTimestamp(cfg->log.timestamp);
+  auto state = buildState(*cfg, &loop_, resolver_.get());
+  // Inbounds are rebuilt: the old listeners close first (libuv closes the fd at once), so the
+  // new ones can bind the same ports. Connections already handed to the router keep running
+  // on the old generation.
+  for (auto& in : inbounds_) {
+    in->stop();
+    retired_.push_back(std::move(in));
+  }
+  inbounds_.clear();
+  router_->setState(state);
+  std::vector<inbound::InboundPtr> fresh;
+  for (const auto& ic : cfg->inbounds) {
+    std::string tag = ic.tag.empty() ? ic.type : ic.tag;
+    inbound::ListenOptions lo;
+    lo.listen = ic.listen.empty() ? "127.0.0.1" : ic.listen;
+    lo.listen_port = ic.listen_port;
+    lo.tcp_fast_open = ic.tcp_fast_open;
+    lo.reuse_addr = ic.reuse_addr;
+    inbound::InboundPtr in;
+    if (ic.type == "mixed" || ic.type == "socks" || ic.type == "http") {
+      inbound::MixedOptions mo;
+      mo.listen = lo;
+      for (const auto& u : ic.users) mo.users.push_back({u.username, u.password});
+      in = inbound::makeMixed(tag, &loop_, router_.get(), mo);
+    } else if (ic.type == "direct") {
+      inbound::DirectInboundOptions dopt;
+      dopt.listen = lo;
+      dopt.tcp = ic.network.empty() || ic.network == "tcp";
+      dopt.udp = ic.network.empty() || ic.network == "udp";
+      dopt.override_address = ic.override_address;
+      dopt.override_port = ic.override_port;
+      in = inbound::makeDirectInbound(tag, &loop_, router_.get(), dopt);
+    }
+    if (!in) continue;
+    Status st = in->start();
+    if (!st) {
+      LOG_ERROR("%s", st.error().message().c_str());
+      in->stop();
+      retired_.push_back(std::move(in));
+      for (auto& f : fresh) {
+        f->stop();
+        retired_.push_back(std::move(f));
+      }
+      return false;
+    }
+    fresh.push_back(std::move(in));
+  }
+  inbounds_ = std::move(fresh);
+  config_ = std::move(cfg);
+  // Retired inbounds are freed once libuv has run their close callbacks.
+  loop::defer(&loop_, [this] { retired_.clear(); });
+  return true;
+}
+
+void Runtime::reload() {
+  LOG_INFO("SIGHUP: reloading %s", config_path_.c_str());
+  DiagList diags;
+  auto cfg = config::load(config_path_, diags);
+  if (!cfg) {
+    std::string text = config::formatDiags(diags);
+    LOG_ERROR("reload failed, keeping the running configuration:\n%s", text.c_str());
+    return;
+  }
+  if (!diags.empty()) LOG_WARN("%s", config::formatDiags(diags).c_str());
+  std::unique_ptr<config::Config> old = std::move(config_);
+  if (!apply(std::move(cfg))) {
+    LOG_ERROR("reload failed to start the new inbounds; restoring the running configuration");
+    if (old && !apply(std::move(old))) {
+      LOG_ERROR("could not restore the previous inbounds either; stopping");
+      stop();
+    }
+    return;
+  }
+  LOG_INFO("reloaded %s", config_path_.c_str());
+}
+
+void Runtime::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  LOG_INFO("stopping: closing listeners and %zu connection(s)", router_->tracker().size());
+  for (auto& in : inbounds_) in->stop();
+  router_->closeAll("shutdown");
+  loop::closeHandle(&sigint_, nullptr);
+  loop::closeHandle(&sigterm_, nullptr);
+  loop::closeHandle(&sighup_, nullptr);
+}
+
+int Runtime::run() {
+  DiagList diags;
+  auto cfg = config::load(config_path_, diags);
+  if (!cfg) {
+    std::fputs(config::formatDiags(diags).c_str(), stderr);
+    return 1;
+  }
+  if (!diags.empty()) std::fputs(config::formatDiags(diags).c_str(), stderr);
+  resolver_ = std::make_unique<conn::SystemResolver>(&loop_);
+  router_ = std::make_unique<route::Router>(&loop_);
+  if (!apply(std::move(cfg))) {
+    for (auto& in : inbounds_) in->stop();
+    return 1;
+  }
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_init(&loop_, &sighup_);
+  sigint_.data = sigterm_.data = sighup_.data = this;
+  auto on_stop = [](uv_signal_t* s, int signum) {
+    LOG_INFO("received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    static_cast<Runtime*>(s->data)->stop();
+  };
+  uv_signal_start(&sigint_, on_stop, SIGINT);
+  uv_signal_start(&sigterm_, on_stop, SIGTERM);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Runtime*>(s->data)->reload(); },
+                  SIGHUP);
+  LOG_INFO("veer started (%zu inbound(s), %zu outbound(s))", inbounds_.size(),
+           router_->state()->outbounds.size());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Connections are closed; drop the router and outbounds, then let their handles close.
+  inbounds_.clear();
+  retired_.clear();
+  router_.reset();
+  resolver_.reset();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  LOG_INFO("veer stopped");
+  return 0;
+}
+
+}  // namespace veer::app

@@ -1,0 +1,44 @@
+// The running daemon: one libuv loop, the router, the inbounds of the current config, signal
+// handling (SIGINT/SIGTERM: stop; SIGHUP: reload, keeping the old config when the new one
+// fails to load).
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "conn/host_resolver.h"
+#include "inbound/inbound.h"
+#include "route/router.h"
+
+namespace veer::app {
+
+class Runtime {
+ public:
+  explicit Runtime(std::string config_path);
+  ~Runtime();
+  /// Loads the config and runs until a stop signal. Returns the process exit status.
+  int run();
+
+ private:
+  bool apply(std::unique_ptr<config::Config> cfg);
+  void reload();
+  void stop();
+  static std::shared_ptr<route::RouteState> buildState(const config::Config& cfg, uv_loop_t* loop,
+                                                       conn::HostResolver* resolver);
+
+  std::string config_path_;
+  uv_loop_t loop_{};
+  std::unique_ptr<conn::SystemResolver> resolver_;
+  std::unique_ptr<route::Router> router_;
+  std::vector<inbound::InboundPtr> inbounds_;
+  std::vector<inbound::InboundPtr> retired_;
+  std::unique_ptr<config::Config> config_;
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
+  bool stopping_ = false;
+};
+
+}  // namespace veer::app

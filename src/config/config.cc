@@ -1,0 +1,628 @@
+#include "config/config.h"
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "rules/dsl.h"
+#include "rules/rule_json.h"
+#include "rules/ruleset_json.h"
+#include "rules/srs.h"
+
+namespace veer::config {
+
+namespace {
+
+// Texts of the files read by load(), so that diagnostics can show the offending line.
+std::map<std::string, std::string>& sourceTexts() {
+  static std::map<std::string, std::string> texts;
+  return texts;
+}
+std::mutex g_texts_mu;
+
+void rememberText(const std::string& file, const std::string& text) {
+  std::lock_guard<std::mutex> lock(g_texts_mu);
+  sourceTexts()[file] = text;
+}
+
+std::optional<std::string> readWholeFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return std::nullopt;
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string dirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+// Relative paths in a config are relative to the config file's directory (so an example works
+// from any working directory); sing-box resolves them against the working directory, which is
+// the same thing when veer runs from the config's directory, as OpenWrt's init script does.
+std::string resolvePath(const std::string& config_file, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return dirOf(config_file) + p;
+}
+
+rules::SourcePos posOf(const json::Value& v, const std::string& file, const std::string& path) {
+  rules::SourcePos p;
+  p.file = file;
+  p.line = v.pos.line;
+  p.column = v.pos.column;
+  p.path = path;
+  return p;
+}
+
+void errorAtPos(DiagList& d, const rules::SourcePos& p, const std::string& msg,
+                const std::string& code = "invalid") {
+  d.error(p.file, p.line, p.column, p.path, msg, code);
+}
+
+// Fields sing-box has that veer does not implement: named in the error so that a user knows it
+// is not a typo.
+const std::set<std::string>& knownUnimplementedTop() {
+  static const std::set<std::string> s = {"ntp", "endpoints", "certificate", "experimental",
+                                          "services"};
+  return s;
+}
+
+class Loader {
+ public:
+  Loader(Config& cfg, DiagList& diags, const LoadOptions& opts)
+      : cfg_(cfg), d_(diags), opts_(opts), file_(cfg.file) {}
+
+  void run(const json::Value& root) {
+    json::ObjectReader r(root, "", file_, d_);
+    if (!r.ok()) return;
+    if (const auto* v = r.get("log")) parseLog(*v);
+    if (const auto* v = r.get("dns")) {
+      cfg_.has_dns = true;
+      cfg_.dns = *v;
+      if (!v->isObject()) r.errorAt(*v, "dns", std::string("expected an object, got ") + v->typeName());
+    }
+    if (const auto* v = r.get("inbounds")) parseList(*v, "inbounds", [&](const json::Value& e, const std::string& p) { parseInbound(e, p); });
+    if (const auto* v = r.get("outbounds")) parseList(*v, "outbounds", [&](const json::Value& e, const std::string& p) { parseOutbound(e, p); });
+    if (const auto* v = r.get("route")) parseRoute(*v);
+    for (const auto& name : knownUnimplementedTop()) {
+      if (const auto* v = r.get(name)) {
+        r.errorAt(*v, name, "\"" + name + "\" is not implemented by veer");
+      }
+    }
+    r.finish();
+    crossCheck();
+  }
+
+ private:
+  template <typename F>
+  void parseList(const json::Value& v, const std::string& path, F each) {
+    if (!v.isArray()) {
+      d_.error(file_, v.pos.line, v.pos.column, path,
+               "expected a list for \"" + path + "\", got " + v.typeName(), "type");
+      return;
+    }
+    for (size_t i = 0; i < v.items.size(); ++i) each(v.items[i], path + "[" + std::to_string(i) + "]");
+  }
+
+  void parseLog(const json::Value& v) {
+    json::ObjectReader r(v, "log", file_, d_);
+    if (!r.ok()) return;
+    r.boolean("disabled", cfg_.log.disabled);
+    std::string level;
+    if (r.str("level", level)) {
+      auto l = log::parseLevel(level);
+      if (!l) {
+        r.error("level", "unknown log level \"" + level +
+                             "\" (trace, debug, info, warn, error, fatal, panic)");
+      } else {
+        cfg_.log.level = *l;
+      }
+    }
+    r.str("output", cfg_.log.output);
+    r.boolean("timestamp", cfg_.log.timestamp);
+    r.finish();
+  }
+
+  void parseListenFields(json::ObjectReader& r, InboundOptions& in) {
+    r.str("listen", in.listen);
+    if (!in.listen.empty() && !IpAddress::parse(in.listen)) {
+      r.error("listen", "listen address \"" + in.listen + "\" is not an IP address");
+    }
+    r.u16("listen_port", in.listen_port);
+    r.boolean("tcp_fast_open", in.tcp_fast_open);
+    r.boolean("reuse_addr", in.reuse_addr);
+    uint64_t ms;
+    if (r.durationMs("udp_timeout", ms)) in.udp_timeout_ms = static_cast<uint32_t>(ms);
+    for (const char* f : {"bind_interface", "routing_mark", "netns", "tcp_multi_path",
+                          "udp_fragment", "tcp_keep_alive", "tcp_keep_alive_interval", "detour",
+                          "disable_tcp_keep_alive"}) {
+      if (const auto* v = r.get(f)) {
+        r.errorAt(*v, r.memberPath(f),
+                  std::string("inbound field \"") + f + "\" is not implemented by veer");
+      }
+    }
+    // Removed in sing-box 1.13 (replaced by route actions): name the replacement.
+    for (const char* f : {"sniff", "sniff_override_destination", "sniff_timeout",
+                          "domain_strategy", "udp_disable_domain_unmapping"}) {
+      if (const auto* v = r.get(f)) {
+        r.errorAt(*v, r.memberPath(f),
+                  std::string("legacy inbound field \"") + f +
+                      "\" was removed in sing-box 1.13; use a route rule action (sniff, resolve, "
+                      "route-options)");
+      }
+    }
+  }
+
+  void parseInbound(const json::Value& v, const std::string& path) {
+    json::ObjectReader r(v, path, file_, d_);
+    if (!r.ok()) return;
+    InboundOptions in;
+    in.pos = posOf(v, file_, path);
+    if (!r.str("type", in.type)) {
+      r.error("type", "missing inbound \"type\"");
+      return;
+    }
+    r.str("tag", in.tag);
+    if (in.type == "mixed" || in.type == "socks" || in.type == "http") {
+      parseListenFields(r, in);
+      if (const auto* u = r.get("users")) {
+        parseList(*u, r.memberPath("users"), [&](const json::Value& e, const std::string& p) {
+          json::ObjectReader ur(e, p, file_, d_);
+          if (!ur.ok()) return;
+          UserOption user;
+          ur.str("username", user.username);
+          ur.str("password", user.password);
+          ur.finish();
+          in.users.push_back(user);
+        });
+      }
+      if (const auto* s = r.get("set_system_proxy")) {
+        r.errorAt(*s, r.memberPath("set_system_proxy"),
+                  "\"set_system_proxy\" is not implemented by veer");
+      }
+    } else if (in.type == "direct") {
+      parseListenFields(r, in);
+      r.str("network", in.network);
+      if (!in.network.empty() && in.network != "tcp" && in.network != "udp") {
+        r.error("network", "network must be \"tcp\" or \"udp\" (or absent for both)");
+      }
+      r.str("override_address", in.override_address);
+      r.u16("override_port", in.override_port);
+    } else {
+      const json::Value* t = v.find("type");
+      d_.error(file_, t->pos.line, t->pos.column, path + ".type",
+               "inbound type \"" + in.type + "\" is not implemented by veer (mixed, socks, "
+               "http, direct)",
+               "unsupported");
+      r.finish();
+      return;
+    }
+    r.finish();
+    cfg_.inbounds.push_back(std::move(in));
+  }
+
+  void parseOutbound(const json::Value& v, const std::string& path) {
+    json::ObjectReader r(v, path, file_, d_);
+    if (!r.ok()) return;
+    OutboundOptions out;
+    out.pos = posOf(v, file_, path);
+    if (!r.str("type", out.type)) out.type = "";
+    r.str("tag", out.tag);
+    if (out.type == "direct") {
+      uint64_t ms;
+      if (r.durationMs("connect_timeout", ms)) out.connect_timeout_ms = static_cast<uint32_t>(ms);
+      if (r.durationMs("fallback_delay", ms)) out.fallback_delay_ms = static_cast<uint32_t>(ms);
+      r.u32("routing_mark", out.routing_mark);
+      r.str("bind_interface", out.bind_interface);
+      if (r.str("inet4_bind_address", out.inet4_bind_address)) {
+        auto ip = IpAddress::parse(out.inet4_bind_address);
+        if (!ip || !ip->isV4()) r.error("inet4_bind_address", "not an IPv4 address");
+      }
+      if (r.str("inet6_bind_address", out.inet6_bind_address)) {
+        auto ip = IpAddress::parse(out.inet6_bind_address);
+        if (!ip || !ip->isV6()) r.error("inet6_bind_address", "not an IPv6 address");
+      }
+      r.boolean("tcp_fast_open", out.tcp_fast_open);
+      if (r.str("domain_strategy", out.domain_strategy)) {
+        static const std::set<std::string> ok = {"", "prefer_ipv4", "prefer_ipv6", "ipv4_only",
+                                                 "ipv6_only"};
+        if (!ok.count(out.domain_strategy)) {
+          r.error("domain_strategy", "unknown domain_strategy \"" + out.domain_strategy +
+                                         "\" (prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only)");
+        }
+      }
+      for (const char* f : {"detour", "netns", "tcp_multi_path", "udp_fragment",
+                            "tcp_keep_alive", "tcp_keep_alive_interval", "domain_resolver",
+                            "network_strategy", "network_type", "fallback_network_type",
+                            "override_address", "override_port", "proxy_protocol",
+                            "reuse_addr", "disable_tcp_keep_alive"}) {
+        if (const auto* fv = r.get(f)) {
+          r.errorAt(*fv, r.memberPath(f),
+                    std::string("outbound field \"") + f + "\" is not implemented by veer");
+        }
+      }
+    } else if (out.type == "block") {
+      // no options
+    } else {
+      const json::Value* t = v.find("type");
+      json::Pos p = t ? t->pos : v.pos;
+      d_.error(file_, p.line, p.column, path + ".type",
+               out.type.empty() ? "missing outbound \"type\""
+                                : "outbound type \"" + out.type +
+                                      "\" is not implemented by veer (direct, block)",
+               "unsupported");
+      r.finish();
+      return;
+    }
+    r.finish();
+    cfg_.outbounds.push_back(std::move(out));
+  }
+
+  void parseRoute(const json::Value& v) {
+    json::ObjectReader r(v, "route", file_, d_);
+    if (!r.ok()) return;
+    RouteOptions& ro = cfg_.route;
+    if (const auto* rules = r.get("rules")) {
+      parseList(*rules, "route.rules", [&](const json::Value& e, const std::string& p) {
+        rules::RuleSpec spec;
+        if (rules::parseRouteRule(e, p, file_, d_, spec)) ro.rules.push_back(std::move(spec));
+      });
+    }
+    if (r.str("final", ro.final_outbound)) {
+      ro.final_pos = posOf(*v.find("final"), file_, "route.final");
+    }
+    if (r.str("rules_file", ro.rules_file)) loadRulesFile(*v.find("rules_file"));
+    if (const auto* rs = r.get("rule_set")) {
+      parseList(*rs, "route.rule_set", [&](const json::Value& e, const std::string& p) {
+        parseRuleSetDef(e, p);
+      });
+    }
+    for (const char* g : {"geoip", "geosite"}) {
+      if (const auto* gv = r.get(g)) {
+        std::string gp = std::string("route.") + g;
+        json::ObjectReader gr(*gv, gp, file_, d_);
+        if (!gr.ok()) continue;
+        std::string path;
+        gr.str("path", path);
+        for (const char* f : {"download_url", "download_detour"}) {
+          if (const auto* fv = gr.get(f)) {
+            gr.errorAt(*fv, gr.memberPath(f),
+                       std::string("\"") + f + "\" is not implemented by veer; download the file "
+                                               "yourself (see geodata/README.md)");
+          }
+        }
+        gr.finish();
+        (std::string(g) == "geoip" ? ro.geoip_path : ro.geosite_path) = resolvePath(file_, path);
+      }
+    }
+    r.u32("default_mark", ro.default_mark);
+    r.str("default_interface", ro.default_interface);
+    bool auto_detect = false;
+    if (r.boolean("auto_detect_interface", auto_detect) && auto_detect) {
+      r.error("auto_detect_interface",
+              "\"auto_detect_interface\" is not implemented by veer; set default_interface or "
+              "bind_interface");
+    }
+    for (const char* f : {"default_domain_resolver", "default_network_strategy",
+                          "override_android_vpn", "find_process", "default_network_type",
+                          "default_fallback_network_type", "default_fallback_delay"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("route field \"") + f + "\" is not implemented by veer");
+      }
+    }
+    r.finish();
+  }
+
+  void loadRulesFile(const json::Value& at) {
+    std::string path = resolvePath(file_, cfg_.route.rules_file);
+    auto text = readWholeFile(path);
+    if (!text) {
+      d_.error(file_, at.pos.line, at.pos.column, "route.rules_file",
+               "cannot read rules file \"" + path + "\"", "io");
+      return;
+    }
+    rememberText(path, *text);
+    rules::DslFile f = rules::parseDsl(*text, path, rules::DslMode::Route, d_);
+    for (auto& rule : f.rules) cfg_.route.rules.push_back(std::move(rule));
+    if (f.final_outbound) {
+      if (!cfg_.route.final_outbound.empty()) {
+        d_.warning(path, f.final_pos.line, f.final_pos.column, "",
+                   "\"final\" in the rules file is overridden by route.final (\"" +
+                       cfg_.route.final_outbound + "\")",
+                   "final-overridden");
+      } else {
+        cfg_.route.final_outbound = *f.final_outbound;
+        cfg_.route.final_pos = f.final_pos;
+      }
+    }
+  }
+
+  void parseRuleSetDef(const json::Value& e, const std::string& path) {
+    json::ObjectReader r(e, path, file_, d_);
+    if (!r.ok()) return;
+    RuleSetDef def;
+    def.pos = posOf(e, file_, path);
+    r.str("type", def.type);
+    if (!r.str("tag", def.tag)) r.error("tag", "missing rule-set \"tag\"");
+    if (def.type == "inline") {
+      // Inline rule sets: {"type":"inline","tag":..,"rules":[...]} (no version field).
+      rules::RuleSetSpec spec;
+      if (const auto* rules = r.get("rules")) {
+        parseList(*rules, r.memberPath("rules"), [&](const json::Value& re, const std::string& p) {
+          rules::RuleSpec s;
+          if (rules::parseHeadlessRule(re, p, file_, d_, s)) spec.rules.push_back(std::move(s));
+        });
+      }
+      addRuleSet(def, std::move(spec.rules));
+      r.finish();
+      return;
+    }
+    if (def.type.empty()) def.type = "local";
+    if (def.type == "remote") {
+      r.error("type", "remote rule sets are not implemented by veer yet; download the file and "
+                      "use \"type\": \"local\"");
+      r.markUsed("url");
+      r.markUsed("download_detour");
+      r.markUsed("update_interval");
+      r.markUsed("format");
+      r.finish();
+      return;
+    }
+    if (def.type != "local") {
+      r.error("type", "unknown rule-set type \"" + def.type + "\" (local, inline)");
+      r.finish();
+      return;
+    }
+    r.str("format", def.format);
+    if (!r.str("path", def.path)) {
+      r.error("path", "missing rule-set \"path\"");
+      r.finish();
+      return;
+    }
+    r.finish();
+    std::string p = resolvePath(file_, def.path);
+    if (def.format.empty()) {
+      // sing-box infers the format from the extension.
+      if (p.size() > 4 && p.substr(p.size() - 4) == ".srs") def.format = "binary";
+      else if (p.size() > 5 && p.substr(p.size() - 5) == ".json") def.format = "source";
+      else if (p.size() > 5 && p.substr(p.size() - 5) == ".veer") def.format = "dsl";
+    }
+    auto text = readWholeFile(p);
+    if (!text) {
+      errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": cannot read \"" + p + "\"", "io");
+      return;
+    }
+    if (def.format == "binary") {
+      auto spec = rules::readSrs(asBytes(*text), p);
+      if (!spec) {
+        errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": " + spec.error().message(), "io");
+        return;
+      }
+      addRuleSet(def, std::move(spec->rules));
+    } else if (def.format == "source") {
+      rememberText(p, *text);
+      auto root = json::parse(*text, p);
+      if (!root) {
+        errorAtPos(d_, def.pos, root.error().message(), "syntax");
+        return;
+      }
+      rules::RuleSetSpec spec;
+      if (rules::parseRuleSetJson(*root, p, d_, spec)) addRuleSet(def, std::move(spec.rules));
+    } else if (def.format == "dsl") {
+      rememberText(p, *text);
+      rules::DslFile f = rules::parseDsl(*text, p, rules::DslMode::RuleSet, d_);
+      addRuleSet(def, std::move(f.rules));
+    } else {
+      errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": unknown format \"" + def.format +
+                                  "\" (source, binary, dsl)");
+    }
+  }
+
+  void addRuleSet(const RuleSetDef& def, std::vector<rules::RuleSpec> rules) {
+    if (cfg_.route.rule_sets.count(def.tag)) {
+      errorAtPos(d_, def.pos, "duplicate rule-set tag \"" + def.tag + "\"", "duplicate-tag");
+      return;
+    }
+    if (rules.empty()) {
+      d_.warning(def.pos.file, def.pos.line, def.pos.column, def.pos.path,
+                 "rule-set \"" + def.tag + "\" is empty: rules that use it match nothing from it",
+                 "empty-rule-set");
+    }
+    cfg_.route.rule_set_defs.push_back(def);
+    cfg_.route.rule_sets[def.tag] = std::move(rules);
+  }
+
+  // Everything that needs the whole config: tags, references, geodata, rule compilation.
+  void crossCheck() {
+    std::set<std::string> in_tags, out_tags;
+    for (auto& in : cfg_.inbounds) {
+      if (!in.tag.empty() && !in_tags.insert(in.tag).second) {
+        errorAtPos(d_, in.pos, "duplicate inbound tag \"" + in.tag + "\"", "duplicate-tag");
+      }
+    }
+    for (size_t i = 0; i < cfg_.outbounds.size(); ++i) {
+      auto& out = cfg_.outbounds[i];
+      if (out.tag.empty()) out.tag = i == 0 ? out.type : out.type + "-" + std::to_string(i);
+      if (!out_tags.insert(out.tag).second) {
+        errorAtPos(d_, out.pos, "duplicate outbound tag \"" + out.tag + "\"", "duplicate-tag");
+      }
+      if (cfg_.route.default_mark != 0 && out.routing_mark == 0) {
+        out.routing_mark = cfg_.route.default_mark;
+      }
+      if (!cfg_.route.default_interface.empty() && out.bind_interface.empty()) {
+        out.bind_interface = cfg_.route.default_interface;
+      }
+    }
+    if (!cfg_.route.final_outbound.empty() && !out_tags.count(cfg_.route.final_outbound)) {
+      errorAtPos(d_, cfg_.route.final_pos,
+                 "route.final: unknown outbound \"" + cfg_.route.final_outbound + "\"",
+                 "unknown-outbound");
+    }
+    // Unknown outbound tags and rule-set tags in rules (sing-box's check misses these,
+    // SagerNet/sing-box#3926).
+    std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& rule) {
+      if (rule.action && rule.action->type == rules::RuleAction::Type::Route &&
+          !out_tags.count(rule.action->outbound) && !rule.action->outbound.empty()) {
+        errorAtPos(d_, rule.pos, "unknown outbound \"" + rule.action->outbound + "\"",
+                   "unknown-outbound");
+      }
+      for (const auto& tag : rule.rule_set) {
+        if (!cfg_.route.rule_sets.count(tag)) {
+          errorAtPos(d_, rule.pos, "unknown rule-set \"" + tag + "\"", "unknown-rule-set");
+        }
+      }
+      for (const auto& sub : rule.rules) visit(sub);
+    };
+    for (const auto& rule : cfg_.route.rules) visit(rule);
+    for (const auto& in : cfg_.inbounds) {
+      (void)in;
+    }
+    if (opts_.syntax_only || d_.hasErrors()) return;
+    loadGeodata();
+    if (d_.hasErrors()) return;
+    rules::GeoSources sources{cfg_.geosite.get(), cfg_.geoip.get()};
+    auto engine = rules::RuleEngine::compile(cfg_.route.rules, cfg_.route.rule_sets, sources, d_);
+    if (engine) cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+  }
+
+  bool uses(const char* field) const {
+    std::function<bool(const rules::RuleSpec&)> any = [&](const rules::RuleSpec& r) {
+      if (std::string(field) == "geoip" && (!r.geoip.empty() || !r.source_geoip.empty())) {
+        return true;
+      }
+      if (std::string(field) == "geosite" && !r.geosite.empty()) return true;
+      for (const auto& s : r.rules) {
+        if (any(s)) return true;
+      }
+      return false;
+    };
+    for (const auto& r : cfg_.route.rules) {
+      if (any(r)) return true;
+    }
+    for (const auto& [tag, set] : cfg_.route.rule_sets) {
+      for (const auto& r : set) {
+        if (any(r)) return true;
+      }
+    }
+    return false;
+  }
+
+  void loadGeodata() {
+    // sing-box 1.8-1.11 defaults: geoip.db and geosite.db in the working directory.
+    if (uses("geoip")) {
+      std::string p = cfg_.route.geoip_path.empty() ? "geoip.db" : cfg_.route.geoip_path;
+      auto db = rules::GeoipMmdb::open(p);
+      if (!db) {
+        d_.error(file_, 0, 0, "route.geoip", "geoip database: " + db.error().message(), "io");
+      } else {
+        cfg_.geoip = std::shared_ptr<rules::GeoipMmdb>(std::move(*db));
+      }
+    }
+    if (uses("geosite")) {
+      std::string p = cfg_.route.geosite_path.empty() ? "geosite.db" : cfg_.route.geosite_path;
+      auto db = rules::GeositeDb::open(p);
+      if (!db) {
+        d_.error(file_, 0, 0, "route.geosite", "geosite database: " + db.error().message(), "io");
+      } else {
+        cfg_.geosite = std::shared_ptr<rules::GeositeDb>(std::move(*db));
+      }
+    }
+  }
+
+  Config& cfg_;
+  DiagList& d_;
+  LoadOptions opts_;
+  std::string file_;
+};
+
+}  // namespace
+
+std::string Config::finalOutbound() const {
+  if (!route.final_outbound.empty()) return route.final_outbound;
+  if (!outbounds.empty()) return outbounds.front().tag;
+  return "direct";
+}
+
+const OutboundOptions* Config::findOutbound(const std::string& tag) const {
+  for (const auto& o : outbounds) {
+    if (o.tag == tag) return &o;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Config> loadText(std::string text, const std::string& file, DiagList& diags,
+                                 const LoadOptions& opts) {
+  auto cfg = std::make_unique<Config>();
+  cfg->file = file;
+  cfg->text = std::move(text);
+  rememberText(file, cfg->text);
+  auto root = json::parse(cfg->text, file);
+  if (!root) {
+    // The message is "file:line:col: ..."; split it back into a positioned diagnostic.
+    const std::string& m = root.error().message();
+    Diag d;
+    d.file = file;
+    d.message = m;
+    size_t a = m.find(':', file.size());
+    if (m.rfind(file + ":", 0) == 0 && a != std::string::npos) {
+      size_t b = m.find(':', a + 1);
+      size_t c = b == std::string::npos ? b : m.find(':', b + 1);
+      if (c != std::string::npos) {
+        d.line = static_cast<uint32_t>(std::stoul(m.substr(a + 1, b - a - 1)));
+        d.column = static_cast<uint32_t>(std::stoul(m.substr(b + 1, c - b - 1)));
+        d.message = m.substr(c + 2);
+      }
+    }
+    d.code = "syntax";
+    diags.add(d);
+    return nullptr;
+  }
+  Loader(*cfg, diags, opts).run(*root);
+  if (diags.hasErrors()) return nullptr;
+  return cfg;
+}
+
+std::unique_ptr<Config> load(const std::string& path, DiagList& diags, const LoadOptions& opts) {
+  auto text = readWholeFile(path);
+  if (!text) {
+    diags.error(path, 0, 0, "", "cannot read config file", "io");
+    return nullptr;
+  }
+  return loadText(std::move(*text), path, diags, opts);
+}
+
+std::string formatDiags(const DiagList& diags) {
+  std::string out;
+  for (const auto& d : diags.all()) {
+    out += d.toString() + "\n";
+    std::lock_guard<std::mutex> lock(g_texts_mu);
+    auto it = sourceTexts().find(d.file);
+    if (it != sourceTexts().end() && d.line != 0) {
+      out += renderSourceLine(it->second, d.line, d.column);
+    }
+  }
+  return out;
+}
+
+std::string formatDiagsJson(const DiagList& diags) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& d : diags.all()) {
+    if (!first) out += ",";
+    first = false;
+    out += "\n  {\"severity\": " +
+           json::quote(d.severity == Diag::Severity::Error ? "error" : "warning") +
+           ", \"file\": " + json::quote(d.file) + ", \"line\": " + std::to_string(d.line) +
+           ", \"column\": " + std::to_string(d.column) + ", \"path\": " + json::quote(d.path) +
+           ", \"code\": " + json::quote(d.code) + ", \"message\": " + json::quote(d.message) + "}";
+  }
+  out += first ? "]" : "\n]";
+  return out;
+}
+
+}  // namespace veer::config

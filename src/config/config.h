@@ -1,0 +1,130 @@
+// The veer configuration: sing-box's JSON format (the subset veer implements, with sing-box's
+// field names and defaults), parsed into typed, validated, immutable structs. Everything a
+// config references (rule-set files, DSL files, geodata) is loaded here too, so that a Config
+// that loaded without errors is ready to run and `veer check` sees every problem.
+//
+// An unknown field, or a sing-box field veer does not implement, is an error naming the JSON
+// path; every error carries file:line:col.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/diag.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "rules/geoip_mmdb.h"
+#include "rules/geosite_db.h"
+#include "rules/rule_engine.h"
+#include "rules/rule_spec.h"
+
+namespace veer::config {
+
+struct LogOptions {
+  bool disabled = false;
+  log::Level level = log::Level::Info;
+  std::string output;  // "" = stderr
+  bool timestamp = true;
+};
+
+struct UserOption {
+  std::string username, password;
+};
+
+struct InboundOptions {
+  std::string type;  // mixed | socks | http | direct
+  std::string tag;
+  rules::SourcePos pos;
+  std::string listen = "127.0.0.1";
+  uint16_t listen_port = 0;
+  bool tcp_fast_open = false;
+  bool reuse_addr = false;
+  uint32_t udp_timeout_ms = 300000;  // sing-box default 5m
+  std::vector<UserOption> users;     // mixed/socks/http
+  // direct
+  std::string network;  // "", "tcp", "udp"
+  std::string override_address;
+  uint16_t override_port = 0;
+};
+
+struct OutboundOptions {
+  std::string type;  // direct | block
+  std::string tag;
+  rules::SourcePos pos;
+  // Dial fields (sing-box option/outbound.go DialerOptions).
+  uint32_t connect_timeout_ms = 5000;
+  uint32_t fallback_delay_ms = 300;
+  uint32_t routing_mark = 0;
+  std::string bind_interface;
+  std::string inet4_bind_address;
+  std::string inet6_bind_address;
+  bool tcp_fast_open = false;
+  std::string domain_strategy;  // "", prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only
+};
+
+struct RuleSetDef {
+  std::string tag;
+  std::string type;    // local | inline
+  std::string format;  // source | binary | dsl
+  std::string path;
+  rules::SourcePos pos;
+};
+
+struct RouteOptions {
+  std::vector<rules::RuleSpec> rules;
+  std::string final_outbound;
+  rules::SourcePos final_pos;
+  std::vector<RuleSetDef> rule_set_defs;
+  rules::RuleSetMap rule_sets;  // loaded
+  std::string rules_file;       // veer: a DSL file with more route rules (after `rules`)
+  std::string geoip_path;
+  std::string geosite_path;
+  uint32_t default_mark = 0;
+  std::string default_interface;
+};
+
+struct Config {
+  std::string file;
+  std::string text;
+  LogOptions log;
+  std::vector<InboundOptions> inbounds;
+  std::vector<OutboundOptions> outbounds;
+  RouteOptions route;
+  bool has_dns = false;
+  json::Value dns;  // the raw "dns" section, for the DNS module
+  // Loaded geodata (null when the config uses none).
+  std::shared_ptr<rules::GeoipMmdb> geoip;
+  std::shared_ptr<rules::GeositeDb> geosite;
+  // The compiled route rules (null if compilation failed).
+  std::shared_ptr<rules::RuleEngine> engine;
+
+  /// The outbound used when no rule matches: route.final, else the first outbound, else
+  /// an implicit "direct" (sing-box).
+  std::string finalOutbound() const;
+  const OutboundOptions* findOutbound(const std::string& tag) const;
+};
+
+struct LoadOptions {
+  /// Skip loading geodata and compiling rules (fast syntax-only checks).
+  bool syntax_only = false;
+};
+
+/// Reads, parses, validates and compiles the config at `path`. Every problem goes to `diags`
+/// (errors and warnings, with positions); the result is null when there was any error.
+std::unique_ptr<Config> load(const std::string& path, DiagList& diags,
+                             const LoadOptions& opts = {});
+/// The same from text already in memory (tests, stdin).
+std::unique_ptr<Config> loadText(std::string text, const std::string& file, DiagList& diags,
+                                 const LoadOptions& opts = {});
+
+/// Formats diagnostics for people: "file:line:col: message" then the line and a caret, for
+/// files whose text is available.
+std::string formatDiags(const DiagList& diags);
+/// Formats diagnostics as a JSON array of objects (file, line, column, path, severity, code,
+/// message), for tools.
+std::string formatDiagsJson(const DiagList& diags);
+
+}  // namespace veer::config

@@ -1,0 +1,46 @@
+// Connection tracking: every live TCP connection and UDP session, with its metadata and byte
+// counters, so that shutdown can close them all and `veer` can list them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conn/context.h"
+
+namespace veer::conn {
+
+/// Something the tracker can close (a relay, an HTTP proxy session, a UDP session).
+class Closable {
+ public:
+  virtual ~Closable() = default;
+  virtual void closeNow(const std::string& reason) = 0;
+  virtual uint64_t bytesUp() const = 0;
+  virtual uint64_t bytesDown() const = 0;
+};
+
+struct TrackedInfo {
+  InboundContext ctx;
+  uint64_t up = 0, down = 0;
+};
+
+class Tracker {
+ public:
+  void add(uint64_t id, const InboundContext& ctx, Closable* c);
+  void remove(uint64_t id);
+  /// Closes every tracked connection (they remove themselves as they finish).
+  void closeAll(const std::string& reason);
+  size_t size() const { return items_.size(); }
+  std::vector<TrackedInfo> list() const;
+
+ private:
+  struct Item {
+    InboundContext ctx;
+    Closable* c;
+  };
+  std::unordered_map<uint64_t, Item> items_;
+};
+
+}  // namespace veer::conn

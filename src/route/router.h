@@ -1,0 +1,90 @@
+// The router: owns the outbounds and the compiled rules of one configuration generation, and
+// runs rules → outbound → ConnectionManager for every connection and UDP session.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conn/context.h"
+#include "conn/host_resolver.h"
+#include "conn/tcp_relay.h"
+#include "conn/tracker.h"
+#include "conn/udp_nat.h"
+#include "outbound/outbound.h"
+#include "route/decision.h"
+
+namespace veer::route {
+
+/// One configuration generation: outbounds, rules, defaults. Immutable once built; live
+/// connections keep the generation they started with (shared_ptr), so a reload never pulls an
+/// outbound from under a connection.
+struct RouteState {
+  std::map<std::string, outbound::OutboundPtr> outbounds;
+  std::unique_ptr<Decider> decider;
+  std::string final_outbound;  // route.final, else the first outbound
+  conn::RelayOptions relay;
+  uint32_t udp_timeout_ms = 300000;  // inbound default (sing-box: 5m)
+  outbound::Outbound* find(const std::string& tag) const;
+};
+
+struct RouterStats {
+  uint64_t tcp_total = 0;
+  uint64_t tcp_failed = 0;
+  uint64_t tcp_rejected = 0;
+  uint64_t udp_sessions = 0;
+  uint64_t udp_rejected = 0;
+};
+
+class Router : public conn::ConnectionHandler {
+ public:
+  explicit Router(uv_loop_t* loop);
+  ~Router() override;
+
+  void setState(std::shared_ptr<RouteState> state) { state_ = std::move(state); }
+  const std::shared_ptr<RouteState>& state() const { return state_; }
+
+  // conn::ConnectionHandler
+  void handleTcp(conn::InboundContext ctx, uv_tcp_t* client, std::string early,
+                 conn::ReplyBuilder reply) override;
+  uint64_t dialTcp(conn::InboundContext& ctx, DialCallback cb) override;
+  void cancelDial(uint64_t id) override;
+  void handleUdp(const conn::InboundContext& ctx, const char* data, size_t len,
+                 conn::UdpReplySink* sink) override;
+  void udpSinkClosed(conn::UdpReplySink* sink) override;
+  uint64_t nextConnectionId() override { return ++last_id_; }
+
+  /// Closes every tracked connection and UDP session (shutdown).
+  void closeAll(const std::string& reason);
+  conn::Tracker& tracker() { return tracker_; }
+  const RouterStats& stats() const { return stats_; }
+  const conn::NatStats& natStats() const { return nat_.stats(); }
+
+ private:
+  class TcpSession;
+  friend class TcpSession;
+
+  /// Runs the rules for ctx; fills ctx.rule / ctx.outbound.
+  Decision decide(conn::InboundContext& ctx, RouteState& st);
+
+  uv_loop_t* loop_;
+  std::shared_ptr<RouteState> state_;
+  conn::Tracker tracker_;
+  conn::UdpNat nat_;
+  RouterStats stats_;
+  uint64_t last_id_ = 0;
+  struct PendingDial {
+    std::shared_ptr<RouteState> state;
+    outbound::Outbound* outbound = nullptr;
+    uint64_t outbound_dial = 0;
+  };
+  std::unordered_map<uint64_t, PendingDial> dials_;
+  uint64_t next_dial_ = 1;
+};
+
+}  // namespace veer::route
