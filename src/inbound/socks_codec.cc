@@ -41,6 +41,7 @@ Parse parseUserPass(ByteView in, UserPass& out, size_t& consumed, std::string& w
 }
 
 Parse parseAddress(ByteReader& r, Destination& out, std::string& why) {
+  out = Destination{};
   uint8_t atyp;
   if (!r.u8(atyp)) return Parse::NeedMore;
   ByteView a;
