@@ -389,7 +389,10 @@ class RuleParser {
       if (action.empty() || action == "route") {
         a.type = RuleAction::Type::Route;
         if (!r.str("outbound", a.outbound) || a.outbound.empty()) {
-          if (!r.has("outbound")) r.error("outbound", "missing \"outbound\" for action route");
+          // A present but empty tag is as useless as a missing one (found by fuzzing: it
+          // also did not survive a write/parse round trip).
+          r.error("outbound", r.has("outbound") ? "empty \"outbound\" for action route"
+                                                : "missing \"outbound\" for action route");
         }
         routeOptions(r, a);
       } else if (action == "route-options") {
@@ -419,7 +422,8 @@ class RuleParser {
       if (action.empty() || action == "route") {
         a.type = RuleAction::Type::Route;
         if (!r.str("server", a.resolve_server) || a.resolve_server.empty()) {
-          if (!r.has("server")) r.error("server", "missing \"server\" for DNS action route");
+          r.error("server", r.has("server") ? "empty \"server\" for DNS action route"
+                                            : "missing \"server\" for DNS action route");
         }
         resolveOptions(r, a);
       } else if (action == "route-options") {
