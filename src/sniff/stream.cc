@@ -19,7 +19,8 @@ void setProtocol(Info& out, const char* protocol) {
 // NeedMore while `in` is a prefix of `want`, NoMatch once it differs, Match once it is whole.
 Status matchPrefix(ByteView in, std::string_view want) {
   const size_t n = std::min(in.size(), want.size());
-  if (std::memcmp(in.data(), want.data(), n) != 0) return Status::NoMatch;
+  // An empty view may have a null data pointer, which memcmp must never see.
+  if (n > 0 && std::memcmp(in.data(), want.data(), n) != 0) return Status::NoMatch;
   return n < want.size() ? Status::NeedMore : Status::Match;
 }
 
