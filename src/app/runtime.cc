@@ -61,6 +61,15 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
   log::setLevel(cfg->log.level);
   log::setDisabled(cfg->log.disabled);
   log::setTimestamp(cfg->log.timestamp);
+  if (!cfg->log.output.empty() && cfg->log.output != log_output_) {
+    // Logs are written to stderr; point stderr at the file (appending, as sing-box does).
+    FILE* f = std::freopen(cfg->log.output.c_str(), "a", stderr);
+    if (f == nullptr) {
+      std::fprintf(stdout, "veer: cannot open log output %s\n", cfg->log.output.c_str());
+      return false;
+    }
+    log_output_ = cfg->log.output;
+  }
   auto state = buildState(*cfg, &loop_, resolver_.get());
   // Inbounds are rebuilt: the old listeners close first (libuv closes the fd at once), so the
   // new ones can bind the same ports. Connections already handed to the router keep running
@@ -79,6 +88,7 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
     lo.listen_port = ic.listen_port;
     lo.tcp_fast_open = ic.tcp_fast_open;
     lo.reuse_addr = ic.reuse_addr;
+    lo.udp_timeout_ms = ic.udp_timeout_ms;
     inbound::InboundPtr in;
     if (ic.type == "mixed" || ic.type == "socks" || ic.type == "http") {
       inbound::MixedOptions mo;

@@ -39,6 +39,7 @@ class Runtime {
   std::unique_ptr<config::Config> config_;
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};
   bool stopping_ = false;
+  std::string log_output_;
 };
 
 }  // namespace veer::app

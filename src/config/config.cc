@@ -83,7 +83,16 @@ class Loader {
     if (const auto* v = r.get("dns")) {
       cfg_.has_dns = true;
       cfg_.dns = *v;
-      if (!v->isObject()) r.errorAt(*v, "dns", std::string("expected an object, got ") + v->typeName());
+      if (!v->isObject()) {
+        r.errorAt(*v, "dns", std::string("expected an object, got ") + v->typeName());
+      } else if (!v->members.empty()) {
+        // Never ignore configuration silently: until the DNS module is wired in, say so.
+        const auto& m = v->members.front();
+        d_.error(file_, m.key_pos.line, m.key_pos.column, "dns",
+                 "the \"dns\" section is not implemented by this build of veer yet (field \"" +
+                     m.key + "\"); names are resolved with the system resolver",
+                 "unsupported");
+      }
     }
     if (const auto* v = r.get("inbounds")) parseList(*v, "inbounds", [&](const json::Value& e, const std::string& p) { parseInbound(e, p); });
     if (const auto* v = r.get("outbounds")) parseList(*v, "outbounds", [&](const json::Value& e, const std::string& p) { parseOutbound(e, p); });

@@ -24,6 +24,7 @@ struct InboundContext {
   Destination destination;       // what the client asked for (or the original destination)
   Destination original_destination;  // before override_address/override_port
   std::string user;              // authenticated user, if any
+  uint32_t udp_timeout_ms = 0;   // the inbound's udp_timeout (0 = the router's default)
   // Filled by sniffing.
   std::string protocol;
   std::string sniffed_domain;

@@ -40,8 +40,7 @@ class DirectInbound : public Inbound {
       uv_tcp_init(loop_, &tcp_);
       tcp_.data = this;
       tcp_open_ = true;
-      Status st = listenTcp(&tcp_, opts_.listen.listen, opts_.listen.listen_port,
-                            opts_.listen.reuse_addr, [](uv_stream_t* server, int status) {
+      Status st = listenTcp(&tcp_, opts_.listen, [](uv_stream_t* server, int status) {
                               if (status == 0) static_cast<DirectInbound*>(server->data)->accept();
                             });
       if (!st) return unexpected(st.error().wrap("inbound/direct[" + tag() + "]"));
@@ -171,6 +170,7 @@ class DirectInbound : public Inbound {
       local.port = b->port();
     }
     ctx.destination = target(local);
+    ctx.udp_timeout_ms = opts_.listen.udp_timeout_ms;
     handler_->handleUdp(ctx, data, len, sinks_[key].get());
   }
 

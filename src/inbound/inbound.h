@@ -25,6 +25,7 @@ struct ListenOptions {
   bool tcp_fast_open = false;
   bool reuse_addr = false;
   uint32_t handshake_timeout_ms = 10000;
+  uint32_t udp_timeout_ms = 300000;
 };
 
 struct MixedOptions {
@@ -65,7 +66,6 @@ InboundPtr makeDirectInbound(std::string tag, uv_loop_t* loop, conn::ConnectionH
                              const DirectInboundOptions& opts);
 
 /// Binds a TCP listener (uv_tcp_t must be initialised). "::" listens dual-stack.
-Status listenTcp(uv_tcp_t* tcp, const std::string& host, uint16_t port, bool reuse_addr,
-                 uv_connection_cb cb);
+Status listenTcp(uv_tcp_t* tcp, const ListenOptions& opts, uv_connection_cb cb);
 
 }  // namespace veer::inbound

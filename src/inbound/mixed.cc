@@ -433,8 +433,7 @@ Status MixedInbound::start() {
   uv_tcp_init(loop_, &tcp_);
   tcp_.data = this;
   tcp_open_ = true;
-  Status st = listenTcp(&tcp_, opts_.listen.listen, opts_.listen.listen_port,
-                        opts_.listen.reuse_addr, [](uv_stream_t* server, int status) {
+  Status st = listenTcp(&tcp_, opts_.listen, [](uv_stream_t* server, int status) {
                           auto* self = static_cast<MixedInbound*>(server->data);
                           if (status != 0) return;
                           auto* client = new uv_tcp_t;
@@ -507,6 +506,7 @@ void MixedInbound::onDatagram(const char* data, size_t len, const SocketAddress&
   ctx.network = "udp";
   ctx.source = from;
   ctx.destination = h.dst;
+  ctx.udp_timeout_ms = opts_.listen.udp_timeout_ms;
   handler_->handleUdp(ctx, data + h.header_len, len - h.header_len, sinks_[key].get());
 }
 

@@ -343,7 +343,8 @@ void Router::handleUdp(const conn::InboundContext& in_ctx, const char* data, siz
     };
     remote.close = [conn_ptr] { conn_ptr->close(); };
     // DNS gets a short timeout (sing-box C.ProtocolTimeouts), everything else the inbound's.
-    uint32_t timeout = d.udp_timeout_ms.value_or(st->udp_timeout_ms);
+    uint32_t timeout = d.udp_timeout_ms.value_or(ctx.udp_timeout_ms ? ctx.udp_timeout_ms
+                                                                     : st->udp_timeout_ms);
     if (!d.udp_timeout_ms && (ctx.destination.port == 53 || ctx.protocol == "dns")) {
       timeout = 10000;
     }
