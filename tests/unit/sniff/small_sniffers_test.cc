@@ -189,7 +189,9 @@ TEST(SniffGarbage, RandomInputNeverCrashesOrMisreports) {
     if (!b.empty() && i % 3 == 0) b[0] = 0x16;  // bias towards the TLS path
     for (const auto& [fn, name] : fns) {
       Info info;
-      if (fn(b, info) == Status::Match) ASSERT_EQ(info.protocol, name);
+      if (fn(b, info) == Status::Match) {
+        ASSERT_EQ(info.protocol, name);
+      }
     }
     QuicSniffer q;
     Info info;
