@@ -23,31 +23,31 @@ void DomainSet::add(std::string_view value, Kind kind, uint32_t tag) {
     kind = Kind::SubdomainOnly;
   }
   if (!value.empty() && value.back() == '.') value.remove_suffix(1);
-  if (value.empty()) return;
-  Entry e{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(value.size()), tag,
+  // DNS names are at most 253 bytes; anything longer can never match a host.
+  if (value.empty() || value.size() > 0xffff) return;
+  Entry e{static_cast<uint32_t>(arena_.size()), 0, tag, static_cast<uint16_t>(value.size()),
           static_cast<uint8_t>(kind)};
   for (char c : value) arena_.push_back(lower(c));
+  e.hash = hashOf(view(e));
   entries_.push_back(e);
 }
 
-uint32_t DomainSet::hash(std::string_view s) {
+uint32_t DomainSet::hashOf(std::string_view s) {
   // FNV-1a: short keys, good enough spread, and cheap on 32-bit MIPS.
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
+  uint32_t h = kHashSeed;
+  for (size_t i = s.size(); i-- > 0;) h = hashStep(h, static_cast<unsigned char>(s[i]));
   return h;
 }
 
-int64_t DomainSet::find(const std::vector<uint32_t>& table, std::string_view key) const {
+int64_t DomainSet::find(const std::vector<uint32_t>& table, std::string_view key, uint32_t h) const {
   if (table.empty()) return -1;
   size_t mask = table.size() - 1;
-  for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
     uint32_t slot = table[i];
     if (slot == 0) return -1;
     const Entry& e = entries_[slot - 1];
-    if (e.length == key.size() && std::memcmp(arena_.data() + e.offset, key.data(), key.size()) == 0) {
+    if (e.hash == h && e.length == key.size() &&
+        std::memcmp(arena_.data() + e.offset, key.data(), key.size()) == 0) {
       return slot - 1;
     }
   }
@@ -55,7 +55,7 @@ int64_t DomainSet::find(const std::vector<uint32_t>& table, std::string_view key
 
 void DomainSet::insert(std::vector<uint32_t>& table, uint32_t index) {
   size_t mask = table.size() - 1;
-  for (size_t i = hash(view(entries_[index])) & mask;; i = (i + 1) & mask) {
+  for (size_t i = entries_[index].hash & mask;; i = (i + 1) & mask) {
     if (table[i] == 0) {
       table[i] = index + 1;
       return;
@@ -78,7 +78,7 @@ void DomainSet::finalize() {
     bool is_exact = e.kind == uint8_t(Kind::Exact);
     e.self = e.kind == uint8_t(Kind::Suffix);
     auto& table = is_exact ? exact_ : suffix_;
-    int64_t existing = find(table, view(e));
+    int64_t existing = find(table, view(e), e.hash);
     if (existing >= 0) {
       Entry& old = entries_[existing];
       if (e.self && !old.self) {
@@ -98,7 +98,7 @@ void DomainSet::finalize() {
 
 bool DomainSet::match(std::string_view host, Hit* hit) const {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  if (host.empty()) return false;
+  if (host.empty() || host.size() > 0xffff) return false;
   auto report = [&](int64_t idx) {
     if (hit != nullptr) {
       const Entry& e = entries_[idx];
@@ -106,15 +106,23 @@ bool DomainSet::match(std::string_view host, Hit* hit) const {
     }
     return true;
   };
-  int64_t idx = find(exact_, host);
-  if (idx >= 0) return report(idx);
-  if (suffix_.empty()) return false;
-  idx = find(suffix_, host);
-  if (idx >= 0 && entries_[idx].self) return report(idx);
-  for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
-    idx = find(suffix_, host.substr(dot + 1));
-    if (idx >= 0) return report(idx);
+  // One right-to-left pass: at each label boundary the running hash is the hash of the suffix
+  // that starts there. Suffix entries match proper subdomains ("a.x.com" for "x.com"); the
+  // whole host is probed in the exact table and in the suffix table (entries marked `self`).
+  // Shorter suffixes are probed first, so the result is the same as probing longest-first
+  // unless two entries nest; either one is a correct match.
+  uint32_t h = kHashSeed;
+  for (size_t i = host.size(); i-- > 0;) {
+    h = hashStep(h, static_cast<unsigned char>(host[i]));
+    if (i > 0 && host[i - 1] == '.' && !suffix_.empty()) {
+      int64_t idx = find(suffix_, host.substr(i), h);
+      if (idx >= 0) return report(idx);
+    }
   }
+  int64_t idx = find(exact_, host, h);
+  if (idx >= 0) return report(idx);
+  idx = find(suffix_, host, h);
+  if (idx >= 0 && entries_[idx].self) return report(idx);
   return false;
 }
 

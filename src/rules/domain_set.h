@@ -46,16 +46,21 @@ class DomainSet {
  private:
   struct Entry {
     uint32_t offset;
-    uint32_t length;
+    uint32_t hash;  // hashOf(name): compared before the bytes
     uint32_t tag;
+    uint16_t length;
     uint8_t kind;
     bool self = false;  // suffix table: the name itself matches too
   };
   std::string_view view(const Entry& e) const {
     return std::string_view(arena_).substr(e.offset, e.length);
   }
-  static uint32_t hash(std::string_view s);
-  int64_t find(const std::vector<uint32_t>& table, std::string_view key) const;
+  /// FNV-1a over the bytes from last to first, so that the hash of every suffix of a host
+  /// falls out of one right-to-left pass (no rehashing per label).
+  static uint32_t hashOf(std::string_view s);
+  static constexpr uint32_t kHashSeed = 2166136261u;
+  static uint32_t hashStep(uint32_t h, unsigned char c) { return (h ^ c) * 16777619u; }
+  int64_t find(const std::vector<uint32_t>& table, std::string_view key, uint32_t h) const;
   void insert(std::vector<uint32_t>& table, uint32_t index);
 
   std::string arena_;
