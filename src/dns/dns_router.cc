@@ -1,0 +1,942 @@
+#include "dns/dns_router.h"
+
+#include <algorithm>
+#include <limits>
+#include <random>
+
+#include "base/log.h"
+#include "dns/cares_transport.h"
+
+namespace veer::dns {
+
+// ---- strategies and small parsers ---------------------------------------------------------
+
+std::optional<Strategy> parseStrategy(std::string_view text) {
+  if (text.empty() || text == "as_is") return Strategy::AsIs;
+  if (text == "prefer_ipv4") return Strategy::PreferIpv4;
+  if (text == "prefer_ipv6") return Strategy::PreferIpv6;
+  if (text == "ipv4_only") return Strategy::Ipv4Only;
+  if (text == "ipv6_only") return Strategy::Ipv6Only;
+  return std::nullopt;
+}
+
+const char* strategyName(Strategy s) {
+  switch (s) {
+    case Strategy::AsIs: return "as_is";
+    case Strategy::PreferIpv4: return "prefer_ipv4";
+    case Strategy::PreferIpv6: return "prefer_ipv6";
+    case Strategy::Ipv4Only: return "ipv4_only";
+    case Strategy::Ipv6Only: return "ipv6_only";
+  }
+  return "?";
+}
+
+std::optional<ClientSubnet> parseClientSubnet(std::string_view text) {
+  if (text.find('/') == std::string_view::npos) {
+    auto ip = IpAddress::parse(text);
+    if (!ip) return std::nullopt;
+    return ClientSubnet{*ip, static_cast<uint8_t>(ip->size() * 8), 0};
+  }
+  auto p = IpPrefix::parse(text);
+  if (!p) return std::nullopt;
+  return ClientSubnet{p->address, p->bits, 0};
+}
+
+namespace {
+
+std::optional<Rcode> parseRcodeName(std::string_view s) {
+  if (s == "success") return Rcode::NoError;
+  if (s == "format_error") return Rcode::FormErr;
+  if (s == "server_failure") return Rcode::ServFail;
+  if (s == "name_error") return Rcode::NxDomain;
+  if (s == "not_implemented") return Rcode::NotImp;
+  if (s == "refused") return Rcode::Refused;
+  return std::nullopt;
+}
+
+// "1.1.1.1", "1.1.1.1:53", "::1", "[::1]:5353"; the host must be an IP literal.
+std::optional<SocketAddress> parseHostPort(std::string_view text, uint16_t default_port) {
+  if (auto ip = IpAddress::parse(text)) return SocketAddress(*ip, default_port);
+  return SocketAddress::parse(text);
+}
+
+std::string joinList(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s + "]";
+}
+
+// Fields sing-box has on DNS rules that veer does not implement yet. Named explicitly so that a
+// config using them fails with "not implemented" rather than "unknown field".
+constexpr const char* kUnsupportedRuleFields[] = {
+    "domain_regex", "geosite", "source_geoip", "geoip", "ip_cidr", "ip_is_private",
+    "ip_accept_any", "source_ip_cidr", "source_ip_is_private", "source_port",
+    "source_port_range", "port", "port_range", "network", "protocol", "auth_user", "rule_set",
+    "rule_set_ip_cidr_match_source", "rule_set_ip_cidr_accept_empty", "ip_version", "outbound",
+    "clash_mode", "wifi_ssid", "wifi_bssid", "process_name", "process_path", "package_name",
+    "user", "user_id", "type", "mode", "rules", "network_type", "network_is_expensive",
+    "network_is_constrained", "client", "interface_address", "default_interface_address",
+    "strategy", "predefined", "rcode", "answer", "ns", "extra", "no_drop"};
+
+}  // namespace
+
+// ---- SimpleQueryMatcher -------------------------------------------------------------------
+
+QueryMatcherPtr SimpleQueryMatcher::fromJson(json::ObjectReader& r) {
+  auto m = std::make_unique<SimpleQueryMatcher>();
+  size_t errors = r.diags().errorCount();
+  r.strList("domain", m->domain);
+  r.strList("domain_suffix", m->domain_suffix);
+  r.strList("domain_keyword", m->domain_keyword);
+  r.strList("inbound", m->inbound);
+  r.boolean("invert", m->invert);
+  for (auto* list : {&m->domain, &m->domain_suffix}) {
+    for (auto& d : *list) {
+      bool leading_dot = !d.empty() && d[0] == '.';
+      d = canonicalName(d);
+      if (leading_dot && (d.empty() || d[0] != '.')) d.insert(d.begin(), '.');
+    }
+  }
+  for (auto& k : m->domain_keyword) k = canonicalName(k);
+  if (const json::Value* qt = r.get("query_type")) {
+    std::vector<const json::Value*> items;
+    if (qt->isArray()) {
+      for (const auto& it : qt->items) items.push_back(&it);
+    } else {
+      items.push_back(qt);
+    }
+    for (const json::Value* it : items) {
+      std::optional<uint16_t> t;
+      if (it->isString()) {
+        t = parseTypeName(it->str);
+      } else if (it->type == json::Value::Type::Uint && it->u <= 0xffff) {
+        t = static_cast<uint16_t>(it->u);
+      }
+      if (!t) {
+        r.errorAt(*it, r.memberPath("query_type"), "bad query_type (a type name or number)");
+        continue;
+      }
+      m->query_type.push_back(*t);
+    }
+  }
+  if (r.diags().errorCount() != errors) return nullptr;
+  return m;
+}
+
+bool SimpleQueryMatcher::match(const QueryInfo& q) const {
+  bool ok = true;
+  if (!domain.empty() || !domain_suffix.empty() || !domain_keyword.empty()) {
+    bool any = std::find(domain.begin(), domain.end(), q.domain) != domain.end();
+    for (size_t i = 0; !any && i < domain_suffix.size(); ++i) {
+      const std::string& s = domain_suffix[i];
+      if (s[0] == '.') {
+        any = q.domain.size() > s.size() && q.domain.ends_with(s);
+      } else {
+        any = q.domain == s || (q.domain.size() > s.size() && q.domain.ends_with(s) &&
+                                q.domain[q.domain.size() - s.size() - 1] == '.');
+      }
+    }
+    for (size_t i = 0; !any && i < domain_keyword.size(); ++i) {
+      any = q.domain.find(domain_keyword[i]) != std::string_view::npos;
+    }
+    ok = any;
+  }
+  if (ok && !query_type.empty()) {
+    ok = std::find(query_type.begin(), query_type.end(), q.type) != query_type.end();
+  }
+  if (ok && !inbound.empty()) {
+    ok = std::find(inbound.begin(), inbound.end(), q.inbound) != inbound.end();
+  }
+  return ok != invert;
+}
+
+std::string SimpleQueryMatcher::describe() const {
+  std::string s;
+  auto add = [&](const char* k, const std::vector<std::string>& v) {
+    if (!v.empty()) s += std::string(s.empty() ? "" : " ") + k + "=" + joinList(v);
+  };
+  add("domain", domain);
+  add("domain_suffix", domain_suffix);
+  add("domain_keyword", domain_keyword);
+  std::vector<std::string> types;
+  for (uint16_t t : query_type) types.push_back(typeName(t));
+  add("query_type", types);
+  add("inbound", inbound);
+  if (invert) s = "!(" + s + ")";
+  return s.empty() ? "any" : s;
+}
+
+// ---- reverse mapping ----------------------------------------------------------------------
+
+class DnsRouter::ReverseMap {
+ public:
+  explicit ReverseMap(size_t capacity) : capacity_(capacity) {}
+  void put(const IpAddress& ip, const std::string& domain) {
+    auto it = map_.find(ip);
+    if (it != map_.end()) {
+      it->second->second = domain;
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return;
+    }
+    if (map_.size() >= capacity_) {
+      map_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+    lru_.emplace_front(ip, domain);
+    map_.emplace(ip, lru_.begin());
+  }
+  std::optional<std::string> get(const IpAddress& ip) const {
+    auto it = map_.find(ip);
+    if (it == map_.end()) return std::nullopt;
+    return it->second->second;
+  }
+
+ private:
+  using List = std::list<std::pair<IpAddress, std::string>>;
+  size_t capacity_;
+  List lru_;
+  std::unordered_map<IpAddress, List::iterator, IpAddressHash> map_;
+};
+
+// ---- operations ---------------------------------------------------------------------------
+
+struct DnsRouter::Op {
+  bool is_lookup = true;
+  Callback lookup_cb;
+  ExchangeCallback exchange_cb;
+  Strategy strategy = Strategy::AsIs;
+  std::string name;
+  uint16_t types[2] = {0, 0};
+  int outstanding = 0;
+  std::vector<uint64_t> waiters;
+  std::optional<uint32_t> rewrite_ttl[2];
+  std::optional<Result<Message>> results[2];
+  // exchange only
+  Message query;
+  size_t max_size = kMinUdpSize;
+};
+
+// ---- construction -------------------------------------------------------------------------
+
+DnsRouter::DnsRouter(uv_loop_t* loop, DnsRouterOptions options, Cache::Options cache_options)
+    : loop_(loop),
+      options_(std::move(options)),
+      deferrer_(Deferrer::create(loop)),
+      cache_(cache_options),
+      rng_state_(std::random_device{}() | 1u) {
+  if (!options_.matcher_factory) options_.matcher_factory = &SimpleQueryMatcher::fromJson;
+}
+
+DnsRouter::~DnsRouter() {
+  if (fakeip_save_timer_) fakeip_save_timer_->stop();
+  if (auto s = saveFakeIp(); !s) LOG_WARN("dns: %s", s.error().message().c_str());
+  ops_.clear();
+  coalescer_.clear();
+  transports_.clear();  // TransportPtr closes each one
+}
+
+Result<std::unique_ptr<DnsRouter>> DnsRouter::create(uv_loop_t* loop, const json::Value& dns,
+                                                     const std::string& file, DiagList& diags,
+                                                     DnsRouterOptions options) {
+  Cache::Options co;
+  if (dns.isObject()) {
+    // Read the cache settings first: the cache is built with the router.
+    if (const json::Value* v = dns.find("cache_capacity"); v && v->type == json::Value::Type::Uint) {
+      // sing-box ignores capacities below 1024.
+      if (v->u >= 1024) co.capacity = static_cast<size_t>(std::min<uint64_t>(v->u, 1u << 24));
+    }
+    if (const json::Value* v = dns.find("disable_expire"); v && v->isBool()) co.disable_expire = v->b;
+  }
+  std::unique_ptr<DnsRouter> r(new DnsRouter(loop, std::move(options), co));
+  size_t before = diags.errorCount();
+  r->parse(dns, file, diags);
+  if (diags.errorCount() != before) {
+    return unexpected(Error("dns: invalid configuration (" +
+                            std::to_string(diags.errorCount() - before) + " errors)"));
+  }
+  return r;
+}
+
+bool DnsRouter::parse(const json::Value& dns, const std::string& file, DiagList& diags) {
+  json::ObjectReader r(dns, "dns", file, diags);
+  if (!r.ok()) return false;
+  const json::Value* legacy_fakeip = r.get("fakeip");
+  if (legacy_fakeip && !legacy_fakeip->isObject()) {
+    r.error("fakeip", "expected an object for \"fakeip\"");
+    legacy_fakeip = nullptr;
+  }
+  if (const json::Value* servers = r.get("servers")) {
+    if (!servers->isArray()) {
+      r.error("servers", "expected a list of servers");
+    } else {
+      for (size_t i = 0; i < servers->items.size(); ++i) {
+        json::ObjectReader sr(servers->items[i], "dns.servers[" + std::to_string(i) + "]", file,
+                              diags);
+        if (!sr.ok()) {
+          r.errorAt(servers->items[i], sr.path(), "expected an object for a DNS server");
+          continue;
+        }
+        parseServer(sr, i, legacy_fakeip, diags);
+        sr.finish();
+      }
+    }
+  }
+  if (const json::Value* rules = r.get("rules")) {
+    if (!rules->isArray()) {
+      r.error("rules", "expected a list of rules");
+    } else {
+      for (size_t i = 0; i < rules->items.size(); ++i) {
+        parseRule(rules->items[i], "dns.rules[" + std::to_string(i) + "]", file, diags);
+      }
+    }
+  }
+  if (r.str("final", final_)) {
+    if (!by_tag_.count(final_)) r.error("final", "unknown DNS server \"" + final_ + "\"");
+  } else if (!transports_.empty()) {
+    final_ = transports_.front()->tag();  // sing-box: the first server is the default
+  }
+  std::string strategy;
+  if (r.str("strategy", strategy)) {
+    if (auto s = parseStrategy(strategy)) {
+      default_strategy_ = *s;
+    } else {
+      r.error("strategy", "unknown strategy \"" + strategy + "\"");
+    }
+  }
+  r.boolean("disable_cache", disable_cache_);
+  bool ignored = false;
+  r.boolean("disable_expire", ignored);  // read in create()
+  r.boolean("independent_cache", independent_cache_);
+  uint32_t capacity = 0;
+  r.u32("cache_capacity", capacity);  // read in create(); this reports type errors
+  bool reverse = false;
+  r.boolean("reverse_mapping", reverse);
+  if (reverse) reverse_ = std::make_unique<ReverseMap>(std::max<size_t>(capacity, 1024));
+  std::string subnet;
+  if (r.str("client_subnet", subnet)) {
+    client_subnet_ = parseClientSubnet(subnet);
+    if (!client_subnet_) r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
+  }
+  for (const auto& rule : rules_) {
+    if (!rule.reject && !by_tag_.count(rule.server)) {
+      diags.error(file, 0, 0, "dns.rules", "unknown DNS server \"" + rule.server + "\"",
+                  "unknown-server");
+    }
+  }
+  if (transports_.empty() && (r.has("rules") || r.has("final"))) {
+    r.error("servers", "DNS rules need at least one server");
+  }
+  r.finish();
+  return true;
+}
+
+bool DnsRouter::addTransport(TransportPtr t, json::ObjectReader& r, DiagList& diags) {
+  if (by_tag_.count(t->tag())) {
+    r.error("tag", "duplicate DNS server tag \"" + t->tag() + "\"");
+    return false;
+  }
+  by_tag_.emplace(t->tag(), t.get());
+  if (auto* f = dynamic_cast<FakeIpTransport*>(t.get())) fakeip_.push_back(f);
+  transports_.push_back(std::move(t));
+  return true;
+}
+
+bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Value* legacy_fakeip,
+                            DiagList& diags) {
+  std::string tag;
+  r.str("tag", tag);
+  if (tag.empty()) tag = "dns-" + std::to_string(index);
+  CaresOptions co;
+  co.tag = tag;
+  co.timeout_ms = options_.upstream_timeout_ms;
+  co.tries = options_.upstream_tries;
+
+  auto makeCares = [&](const char* key) -> bool {
+    auto t = CaresTransport::create(loop_, co);
+    if (!t) {
+      r.error(key, t.error().message());
+      return false;
+    }
+    return addTransport(std::move(*t), r, diags);
+  };
+  auto makeFakeIp = [&](const json::Value* settings, json::ObjectReader& reader) -> bool {
+    FakeIpStore::Options fo;
+    std::string v4, v6;
+    if (settings == nullptr) {
+      reader.str("inet4_range", v4);
+      reader.str("inet6_range", v6);
+    } else {
+      json::ObjectReader fr(*settings, "dns.fakeip", reader.file(), diags);
+      bool enabled = false;
+      fr.boolean("enabled", enabled);
+      fr.str("inet4_range", v4);
+      fr.str("inet6_range", v6);
+      fr.finish();
+      if (!enabled) {
+        reader.error("address", "server \"fakeip\" needs dns.fakeip.enabled");
+        return false;
+      }
+    }
+    if (!v4.empty() && !(fo.inet4_range = IpPrefix::parse(v4))) {
+      reader.error("inet4_range", "bad prefix \"" + v4 + "\"");
+      return false;
+    }
+    if (!v6.empty() && !(fo.inet6_range = IpPrefix::parse(v6))) {
+      reader.error("inet6_range", "bad prefix \"" + v6 + "\"");
+      return false;
+    }
+    if (!fo.inet4_range && !fo.inet6_range) {
+      reader.error("inet4_range", "a fakeip server needs inet4_range or inet6_range");
+      return false;
+    }
+    auto store = FakeIpStore::create(fo);
+    if (!store) {
+      reader.error("inet4_range", store.error().message());
+      return false;
+    }
+    if (!options_.fakeip_store_path.empty()) {
+      if (auto s = store->load(options_.fakeip_store_path); !s) {
+        // A damaged table only costs the old mappings; starting is more important.
+        LOG_WARN("dns: %s; starting with an empty FakeIP table", s.error().message().c_str());
+      }
+    }
+    return addTransport(TransportPtr(new FakeIpTransport(tag, std::move(*store))), reader, diags);
+  };
+
+  std::string type;
+  if (r.str("type", type)) {
+    // The typed format (sing-box 1.12).
+    if (type == "udp" || type == "tcp") {
+      std::string server;
+      uint16_t port = 53;
+      r.str("server", server);
+      r.u16("server_port", port);
+      if (server.empty()) {
+        r.error("server", "missing \"server\"");
+        return false;
+      }
+      auto ip = IpAddress::parse(server);
+      if (!ip) {
+        r.error("server", "server must be an IP address (domain_resolver is not implemented)");
+        return false;
+      }
+      co.mode = type == "udp" ? CaresOptions::Mode::Udp : CaresOptions::Mode::Tcp;
+      co.servers.push_back(SocketAddress(*ip, port));
+      return makeCares("server");
+    }
+    if (type == "local") {
+      co.mode = CaresOptions::Mode::System;
+      co.resolv_conf = options_.local_resolv_conf;
+      co.system_port = options_.local_port;
+      return makeCares("type");
+    }
+    if (type == "hosts") {
+      std::map<std::string, std::vector<IpAddress>> entries;
+      std::vector<std::string> paths;
+      bool has_path = r.strList("path", paths);
+      if (const json::Value* pre = r.get("predefined")) {
+        if (!pre->isObject()) {
+          r.error("predefined", "expected an object of name: address(es)");
+        } else {
+          for (const auto& m : pre->members) {
+            std::vector<const json::Value*> vals;
+            if (m.value.isArray()) {
+              for (const auto& it : m.value.items) vals.push_back(&it);
+            } else {
+              vals.push_back(&m.value);
+            }
+            for (const json::Value* v : vals) {
+              auto ip = v->isString() ? IpAddress::parse(v->str) : std::nullopt;
+              if (!ip) {
+                r.errorAt(*v, r.memberPath("predefined") + "." + m.key, "expected an IP address");
+                continue;
+              }
+              entries[canonicalName(m.key)].push_back(*ip);
+            }
+          }
+        }
+      } else if (!has_path) {
+        paths.push_back("/etc/hosts");  // sing-box's default
+      }
+      for (const auto& p : paths) {
+        if (auto s = HostsTransport::loadHostsFile(p, entries); !s) {
+          r.error("path", s.error().message());
+          return false;
+        }
+      }
+      return addTransport(TransportPtr(new HostsTransport(tag, std::move(entries))), r, diags);
+    }
+    if (type == "fakeip") return makeFakeIp(nullptr, r);
+    if (type == "tls" || type == "https" || type == "quic" || type == "h3" || type == "dhcp" ||
+        type == "tailscale" || type == "resolved") {
+      r.error("type", "DNS server type \"" + type + "\" is not implemented in veer yet");
+      return false;
+    }
+    r.error("type", "unknown DNS server type \"" + type + "\"");
+    return false;
+  }
+
+  // The legacy format: everything is in the "address" string.
+  std::string address;
+  if (!r.str("address", address)) {
+    r.error("type", "a DNS server needs \"type\" (or the legacy \"address\")");
+    return false;
+  }
+  std::string subnet;
+  if (r.str("client_subnet", subnet)) {
+    r.error("client_subnet", "per-server client_subnet is not implemented; use dns.client_subnet");
+  }
+  std::string s;
+  if (r.str("strategy", s)) {
+    r.error("strategy", "per-server strategy is not implemented; use dns.strategy");
+  }
+  if (r.str("address_resolver", s) || r.str("detour", s) || r.str("address_strategy", s)) {
+    r.error("address", "address_resolver, address_strategy and detour are not implemented");
+  }
+  if (address == "local") {
+    co.mode = CaresOptions::Mode::System;
+    co.resolv_conf = options_.local_resolv_conf;
+    co.system_port = options_.local_port;
+    return makeCares("address");
+  }
+  if (address == "fakeip") {
+    if (!legacy_fakeip) {
+      r.error("address", "server \"fakeip\" needs the dns.fakeip section");
+      return false;
+    }
+    return makeFakeIp(legacy_fakeip, r);
+  }
+  std::string_view rest = address;
+  auto scheme_end = rest.find("://");
+  std::string scheme = "udp";
+  if (scheme_end != std::string_view::npos) {
+    scheme = std::string(rest.substr(0, scheme_end));
+    rest.remove_prefix(scheme_end + 3);
+  }
+  if (scheme == "rcode") {
+    auto rc = parseRcodeName(rest);
+    if (!rc) {
+      r.error("address", "unknown rcode \"" + std::string(rest) + "\"");
+      return false;
+    }
+    return addTransport(TransportPtr(new RcodeTransport(tag, *rc)), r, diags);
+  }
+  if (scheme != "udp" && scheme != "tcp") {
+    r.error("address", "DNS server scheme \"" + scheme + "\" is not implemented in veer yet");
+    return false;
+  }
+  auto sa = parseHostPort(rest, 53);
+  if (!sa) {
+    r.error("address", "bad server address \"" + address +
+                           "\" (an IP address; domain names need address_resolver, not implemented)");
+    return false;
+  }
+  co.mode = scheme == "udp" ? CaresOptions::Mode::Udp : CaresOptions::Mode::Tcp;
+  co.servers.push_back(*sa);
+  return makeCares("address");
+}
+
+bool DnsRouter::parseRule(const json::Value& v, const std::string& path, const std::string& file,
+                          DiagList& diags) {
+  json::ObjectReader r(v, path, file, diags);
+  if (!r.ok()) {
+    diags.error(file, v.pos.line, v.pos.column, path, "expected an object for a DNS rule");
+    return false;
+  }
+  size_t errors = diags.errorCount();
+  Rule rule;
+  std::string action = "route";
+  r.str("action", action);
+  if (action == "route") {
+    if (!r.str("server", rule.server)) r.error("server", "a route rule needs \"server\"");
+    r.boolean("disable_cache", rule.disable_cache);
+    uint32_t ttl = 0;
+    if (r.u32("rewrite_ttl", ttl)) rule.rewrite_ttl = ttl;
+    std::string subnet;
+    if (r.str("client_subnet", subnet)) {
+      rule.client_subnet = parseClientSubnet(subnet);
+      if (!rule.client_subnet) r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
+    }
+  } else if (action == "reject") {
+    rule.reject = true;
+    std::string method = "default";
+    r.str("method", method);
+    if (method == "drop") {
+      rule.reject_drop = true;
+    } else if (method != "default") {
+      r.error("method", "unknown reject method \"" + method + "\"");
+    }
+  } else {
+    r.error("action", "DNS rule action \"" + action + "\" is not implemented in veer yet");
+  }
+  QueryMatcherPtr m = options_.matcher_factory(r);
+  for (const char* f : kUnsupportedRuleFields) {
+    if (r.has(f)) {
+      r.error(f, "DNS rule field \"" + std::string(f) + "\" is not implemented in veer yet");
+      r.markUsed(f);
+    }
+  }
+  r.finish();
+  if (!m || diags.errorCount() != errors) return false;
+  rule.matcher = std::move(m);
+  rules_.push_back(std::move(rule));
+  return true;
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+DnsRouter::Route DnsRouter::selectRoute(std::string_view name, uint16_t type,
+                                        std::string_view inbound) const {
+  QueryInfo q{name, type, inbound};
+  for (const Rule& rule : rules_) {
+    if (!rule.matcher->match(q)) continue;
+    Route r;
+    r.rule = &rule;
+    if (!rule.reject) r.transport = server(rule.server);
+    return r;
+  }
+  return Route{server(final_), nullptr};
+}
+
+Transport* DnsRouter::server(const std::string& tag) const {
+  auto it = by_tag_.find(tag);
+  return it == by_tag_.end() ? nullptr : it->second;
+}
+
+uint16_t DnsRouter::randomId() {
+  // xorshift32: IDs need to be unpredictable enough to not collide, not to be secret; c-ares
+  // puts its own random ID on the wire anyway.
+  rng_state_ ^= rng_state_ << 13;
+  rng_state_ ^= rng_state_ >> 17;
+  rng_state_ ^= rng_state_ << 5;
+  return static_cast<uint16_t>(rng_state_);
+}
+
+uint64_t DnsRouter::newOp() {
+  uint64_t id = next_op_++;
+  ops_.emplace(id, std::make_unique<Op>());
+  return id;
+}
+
+uint64_t DnsRouter::lookup(const std::string& name, Strategy s, Callback cb) {
+  return lookup(name, s, Context{}, std::move(cb));
+}
+
+uint64_t DnsRouter::lookup(const std::string& name, Strategy s, const Context& ctx, Callback cb) {
+  uint64_t id = newOp();
+  Op& op = *ops_[id];
+  op.lookup_cb = std::move(cb);
+  op.strategy = s == Strategy::AsIs ? default_strategy_ : s;
+  op.name = canonicalName(name);
+  if (auto ip = IpAddress::parse(op.name)) {
+    // An address literal resolves to itself, as Go's resolver does.
+    LookupResult lr{{*ip}, 0};
+    deferrer_->post([this, id, lr] {
+      auto it = ops_.find(id);
+      if (it == ops_.end()) return;
+      Callback done = std::move(it->second->lookup_cb);
+      ops_.erase(it);
+      done(lr);
+    });
+    return id;
+  }
+  bool want4 = op.strategy != Strategy::Ipv6Only;
+  bool want6 = op.strategy != Strategy::Ipv4Only;
+  op.types[0] = want4 ? rrtype::kA : 0;
+  op.types[1] = want6 ? rrtype::kAaaa : 0;
+  op.outstanding = (want4 ? 1 : 0) + (want6 ? 1 : 0);
+  std::string qname = op.name;
+  if (want4) resolveQuestion(id, 0, qname, rrtype::kA, ctx);
+  if (want6 && ops_.count(id)) resolveQuestion(id, 1, qname, rrtype::kAaaa, ctx);
+  return id;
+}
+
+uint64_t DnsRouter::exchange(std::vector<uint8_t> query, ExchangeCallback cb) {
+  return exchange(std::move(query), Context{}, false, std::move(cb));
+}
+
+uint64_t DnsRouter::exchange(std::vector<uint8_t> query, const Context& ctx, bool tcp,
+                             ExchangeCallback cb) {
+  uint64_t id = newOp();
+  Op& op = *ops_[id];
+  op.is_lookup = false;
+  op.exchange_cb = std::move(cb);
+  auto reply_now = [&](Result<std::vector<uint8_t>> r) {
+    deferrer_->post([this, id, r = std::move(r)]() mutable {
+      auto it = ops_.find(id);
+      if (it == ops_.end()) return;
+      ExchangeCallback done = std::move(it->second->exchange_cb);
+      ops_.erase(it);
+      done(std::move(r));
+    });
+  };
+  auto parsed = parseMessage(query);
+  if (!parsed) {
+    if (query.size() < 12) {
+      reply_now(unexpected(parsed.error().wrap("dns exchange")));
+      return id;
+    }
+    // The header is readable: answer FORMERR so the client stops waiting.
+    Message stub;
+    stub.id = peekId(query);
+    stub.rd = query[2] & 0x01;
+    reply_now(serializeMessage(makeResponse(stub, Rcode::FormErr)));
+    return id;
+  }
+  op.query = std::move(*parsed);
+  op.max_size = tcp ? kMaxMessageSize : maxUdpResponseSize(op.query);
+  if (op.query.qr || op.query.opcode != 0) {
+    reply_now(serializeMessage(makeResponse(op.query, Rcode::NotImp), op.max_size));
+    return id;
+  }
+  if (op.query.questions.size() != 1) {
+    reply_now(serializeMessage(makeResponse(op.query, Rcode::FormErr), op.max_size));
+    return id;
+  }
+  const Question& q = op.query.questions[0];
+  op.name = q.name;
+  op.types[0] = q.type;
+  op.outstanding = 1;
+  std::string qname = q.name;
+  resolveQuestion(id, 0, qname, q.type, ctx);
+  return id;
+}
+
+void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& name,
+                                uint16_t type, const Context& ctx) {
+  std::string canon = canonicalName(name);
+  Route route = selectRoute(canon, type, ctx.inbound);
+  Op& op = *ops_[op_id];
+  if (route.rule && route.rule->rewrite_ttl) op.rewrite_ttl[slot] = route.rule->rewrite_ttl;
+  if (route.rule && route.rule->reject) {
+    ++stats_.rejected;
+    Result<Message> res = route.rule->reject_drop
+                              ? Result<Message>(unexpected("dns: query dropped by rule"))
+                              : Result<Message>(makeResponse(makeQuery(0, name, type, std::nullopt),
+                                                             Rcode::Refused));
+    deferrer_->post([this, op_id, slot, res] { finishQuestion(op_id, slot, res); });
+    return;
+  }
+  if (route.transport == nullptr) {
+    deferrer_->post([this, op_id, slot] {
+      finishQuestion(op_id, slot, unexpected("dns: no DNS server configured"));
+    });
+    return;
+  }
+  Transport* t = route.transport;
+  bool use_cache = !disable_cache_ && t->cacheable() && !(route.rule && route.rule->disable_cache);
+  CacheKey key{canon, type, independent_cache_ ? t->tag() : std::string()};
+  if (use_cache) {
+    if (auto hit = cache_.get(key, uv_now(loop_))) {
+      ++stats_.cache_hits;
+      deferrer_->post([this, op_id, slot, m = std::move(*hit)] { finishQuestion(op_id, slot, m); });
+      return;
+    }
+  }
+  // In-flight questions are always told apart by server, whatever the cache keying.
+  CacheKey flight{canon, type, t->tag() + (use_cache ? "" : "\x01nocache")};
+  auto joined = coalescer_.join(flight, [this, op_id, slot](const Result<Message>& r) {
+    finishQuestion(op_id, slot, r);
+  });
+  op.waiters.push_back(joined.waiter_id);
+  if (!joined.leader) {
+    ++stats_.coalesced;
+    return;
+  }
+  std::optional<Edns> edns = Edns{};
+  const auto& subnet = route.rule && route.rule->client_subnet ? route.rule->client_subnet
+                                                                : client_subnet_;
+  if (subnet) edns->client_subnet = subnet;
+  auto wire = serializeMessage(makeQuery(randomId(), name, type, edns));
+  if (!wire) {
+    Error e = wire.error();
+    deferrer_->post([this, flight, e] { coalescer_.complete(flight, unexpected(e)); });
+    return;
+  }
+  ++stats_.upstream_queries;
+  std::optional<CacheKey> cache_key;
+  if (use_cache) cache_key = key;
+  t->exchange(std::move(*wire), [this, flight, cache_key](Result<std::vector<uint8_t>> r) {
+    // Always continue from the deferrer: in-process transports answer synchronously, inside
+    // lookup(), where user callbacks must not run.
+    deferrer_->post([this, flight, cache_key, r = std::move(r)]() mutable {
+      onUpstream(flight, cache_key, std::move(r));
+    });
+  });
+}
+
+void DnsRouter::onUpstream(const CacheKey& flight, std::optional<CacheKey> cache_key,
+                           Result<std::vector<uint8_t>> reply) {
+  if (!reply) {
+    coalescer_.complete(flight, unexpected(reply.error()));
+    return;
+  }
+  auto msg = parseMessage(*reply);
+  if (!msg) {
+    coalescer_.complete(flight, unexpected(msg.error().wrap("dns/" + flight.server)));
+    return;
+  }
+  if (cache_key) cache_.put(*cache_key, *msg, uv_now(loop_));
+  if (reverse_) recordReverse(*msg);
+  if (!fakeip_.empty()) noteFakeIpChange();
+  coalescer_.complete(flight, *msg);
+}
+
+void DnsRouter::recordReverse(const Message& m) {
+  if (m.questions.empty()) return;
+  std::string name = canonicalName(m.questions[0].name);
+  for (const auto& r : m.answers) {
+    if (auto ip = r.address()) reverse_->put(*ip, name);
+  }
+}
+
+void DnsRouter::finishQuestion(uint64_t op_id, size_t slot, const Result<Message>& result) {
+  auto it = ops_.find(op_id);
+  if (it == ops_.end()) return;
+  Op& op = *it->second;
+  if (op.results[slot]) return;
+  op.results[slot] = result;
+  if (result && op.rewrite_ttl[slot]) {
+    for (auto* sec : {&op.results[slot]->value().answers, &op.results[slot]->value().authorities,
+                      &op.results[slot]->value().additionals}) {
+      for (auto& rr : *sec) rr.ttl = *op.rewrite_ttl[slot];
+    }
+  }
+  if (--op.outstanding > 0) return;
+  if (op.is_lookup) {
+    completeLookup(op_id);
+  } else {
+    completeExchange(op_id);
+  }
+}
+
+void DnsRouter::completeLookup(uint64_t op_id) {
+  auto it = ops_.find(op_id);
+  std::unique_ptr<Op> op = std::move(it->second);
+  ops_.erase(it);
+  std::vector<IpAddress> v4, v6;
+  uint32_t ttl = std::numeric_limits<uint32_t>::max();
+  std::optional<Error> first_error;
+  bool nxdomain = false;
+  for (size_t slot = 0; slot < 2; ++slot) {
+    if (!op->types[slot] || !op->results[slot]) continue;
+    const Result<Message>& r = *op->results[slot];
+    if (!r) {
+      if (!first_error) first_error = r.error();
+      continue;
+    }
+    if (r->rcodeValue() != Rcode::NoError) {
+      if (r->rcodeValue() == Rcode::NxDomain) nxdomain = true;
+      if (!first_error) {
+        first_error = Error(std::string("dns: ") + op->name + ": " + rcodeName(r->rcode));
+      }
+      continue;
+    }
+    for (const auto& rr : r->answers) {
+      if (rr.type != op->types[slot]) continue;
+      auto ip = rr.address();
+      if (!ip) continue;
+      (ip->isV4() ? v4 : v6).push_back(*ip);
+      ttl = std::min(ttl, rr.ttl);
+    }
+  }
+  LookupResult lr;
+  if (op->strategy == Strategy::PreferIpv6) {
+    lr.addresses = std::move(v6);
+    lr.addresses.insert(lr.addresses.end(), v4.begin(), v4.end());
+  } else {
+    lr.addresses = std::move(v4);
+    lr.addresses.insert(lr.addresses.end(), v6.begin(), v6.end());
+  }
+  if (lr.addresses.empty()) {
+    if (nxdomain) {
+      op->lookup_cb(unexpected(Error("dns: " + op->name + ": NXDOMAIN")));
+    } else if (first_error) {
+      op->lookup_cb(unexpected(*first_error));
+    } else {
+      op->lookup_cb(unexpected(Error("dns: " + op->name + ": no addresses")));
+    }
+    return;
+  }
+  lr.ttl = ttl;
+  op->lookup_cb(std::move(lr));
+}
+
+void DnsRouter::completeExchange(uint64_t op_id) {
+  auto it = ops_.find(op_id);
+  std::unique_ptr<Op> op = std::move(it->second);
+  ops_.erase(it);
+  const Result<Message>& r = *op->results[0];
+  Message resp;
+  if (!r) {
+    LOG_DEBUG("dns: exchange %s: %s", op->name.c_str(), r.error().message().c_str());
+    resp = makeResponse(op->query, Rcode::ServFail);
+  } else {
+    resp = makeResponse(op->query, static_cast<Rcode>(r->rcode & 0xf));
+    if (r->rcode > 0xf && resp.edns) resp.rcode = r->rcode;
+    resp.aa = r->aa;
+    resp.ad = r->ad;
+    resp.answers = r->answers;
+    resp.authorities = r->authorities;
+    resp.additionals = r->additionals;
+  }
+  auto wire = serializeMessage(resp, op->max_size);
+  op->exchange_cb(std::move(wire));
+}
+
+void DnsRouter::cancel(uint64_t id) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  for (uint64_t w : it->second->waiters) coalescer_.cancel(w);
+  ops_.erase(it);
+}
+
+// ---- FakeIP / reverse ---------------------------------------------------------------------
+
+std::optional<std::string> DnsRouter::lookupDomain(const IpAddress& ip) const {
+  for (auto* f : fakeip_) {
+    if (auto d = f->store().lookupDomain(ip)) return d;
+  }
+  if (reverse_) return reverse_->get(ip.unmap());
+  return std::nullopt;
+}
+
+bool DnsRouter::isFakeIp(const IpAddress& ip) const {
+  for (auto* f : fakeip_) {
+    if (f->store().inRange(ip)) return true;
+  }
+  return false;
+}
+
+void DnsRouter::noteFakeIpChange() {
+  if (options_.fakeip_store_path.empty()) return;
+  bool dirty = false;
+  for (auto* f : fakeip_) dirty = dirty || f->store().dirty();
+  if (!dirty) return;
+  // Batch writes: a burst of new domains costs one write (flash wears), at most 10 s late.
+  if (!fakeip_save_timer_) {
+    fakeip_save_timer_.reset(UvTimer::create(loop_, [this] {
+      if (auto s = saveFakeIp(); !s) LOG_WARN("dns: %s", s.error().message().c_str());
+    }));
+  }
+  if (!fakeip_save_timer_->active()) fakeip_save_timer_->start(10'000);
+}
+
+Status DnsRouter::saveFakeIp() {
+  if (options_.fakeip_store_path.empty()) return {};
+  for (auto* f : fakeip_) {
+    if (!f->store().dirty()) continue;
+    // One table per file: with several fakeip servers, the first one is persisted.
+    if (auto s = f->store().save(options_.fakeip_store_path); !s) return s;
+    f->store().clearDirty();
+    break;
+  }
+  return {};
+}
+
+DnsRouter::Stats DnsRouter::stats() const {
+  Stats s = stats_;
+  return s;
+}
+
+}  // namespace veer::dns

@@ -1,0 +1,191 @@
+// DnsRouter: the sing-box `dns` section at run time. Picks a server per question through the
+// DNS rules, answers from the cache when it can, joins identical in-flight questions into one
+// upstream query, and implements Resolver for the rest of veer.
+//
+// Rule matching goes through QueryMatcher: the simple matcher here understands domain,
+// domain_suffix, domain_keyword, query_type, inbound and invert. The rule engine in src/rules/
+// plugs in by passing a MatcherFactory in DnsRouterOptions; nothing else changes.
+#pragma once
+
+#include <uv.h>
+
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/diag.h"
+#include "base/json.h"
+#include "dns/cache.h"
+#include "dns/fakeip.h"
+#include "dns/message.h"
+#include "dns/resolver.h"
+#include "dns/transport.h"
+#include "dns/uv_handles.h"
+
+namespace veer::dns {
+
+/// What a DNS rule sees of a question.
+struct QueryInfo {
+  std::string_view domain;  // canonical (lower case, no trailing dot)
+  uint16_t type = 0;
+  std::string_view inbound;  // "" when not known (lookups made by veer itself)
+};
+
+class QueryMatcher {
+ public:
+  virtual ~QueryMatcher() = default;
+  virtual bool match(const QueryInfo& q) const = 0;
+  /// For logs: "domain_suffix=[example.com] query_type=[A]".
+  virtual std::string describe() const = 0;
+};
+using QueryMatcherPtr = std::unique_ptr<QueryMatcher>;
+
+/// Reads the match fields of one DNS rule object (marking them used on the reader, reporting
+/// errors to its DiagList) and returns the matcher, or nullptr after reporting an error. The
+/// router reads the action fields itself and calls finish() afterwards.
+using MatcherFactory = std::function<QueryMatcherPtr(json::ObjectReader& rule)>;
+
+/// The built-in matcher. domain: exact; domain_suffix: "example.com" matches the name and its
+/// subdomains, ".example.com" only subdomains (sing-box); domain_keyword: substring. The domain
+/// fields are ORed; query_type and inbound must match too; invert negates the whole rule.
+class SimpleQueryMatcher final : public QueryMatcher {
+ public:
+  static QueryMatcherPtr fromJson(json::ObjectReader& rule);
+  bool match(const QueryInfo& q) const override;
+  std::string describe() const override;
+
+  std::vector<std::string> domain, domain_suffix, domain_keyword, inbound;
+  std::vector<uint16_t> query_type;
+  bool invert = false;
+};
+
+struct DnsRouterOptions {
+  /// Builds rule matchers; empty = SimpleQueryMatcher::fromJson.
+  MatcherFactory matcher_factory;
+  /// experimental.cache_file with store_fakeip: where the FakeIP table is kept ("" = memory).
+  std::string fakeip_store_path;
+  /// Upstream timeout per try and server, and rounds over a server's addresses.
+  uint32_t upstream_timeout_ms = 2000;
+  uint32_t upstream_tries = 2;
+  /// `local` servers: resolv.conf path and port override (tests; "" / 0 = the system's).
+  std::string local_resolv_conf;
+  uint16_t local_port = 0;
+};
+
+class DnsRouter final : public Resolver {
+ public:
+  struct Context {
+    std::string inbound;
+  };
+  struct Stats {
+    uint64_t upstream_queries = 0;  // queries handed to a transport
+    uint64_t cache_hits = 0;
+    uint64_t coalesced = 0;         // questions that joined an in-flight query
+    uint64_t rejected = 0;
+  };
+
+  /// Parses and validates the `dns` section (every error goes to `diags`, with its JSON path)
+  /// and creates the transports on `loop`. Fails when `diags` has errors.
+  static Result<std::unique_ptr<DnsRouter>> create(uv_loop_t* loop, const json::Value& dns,
+                                                   const std::string& file, DiagList& diags,
+                                                   DnsRouterOptions options = {});
+  /// Closes every transport and handle; their memory is released in the next loop iteration's
+  /// closing phase, so run the loop once more before uv_loop_close(). Pending callbacks never
+  /// run. Saves the FakeIP table when it changed.
+  ~DnsRouter() override;
+  DnsRouter(const DnsRouter&) = delete;
+  DnsRouter& operator=(const DnsRouter&) = delete;
+
+  // Resolver
+  uint64_t lookup(const std::string& name, Strategy s, Callback cb) override;
+  void cancel(uint64_t id) override;
+  uint64_t exchange(std::vector<uint8_t> query, ExchangeCallback cb) override;
+
+  /// lookup() with the inbound known to rules. Strategy::AsIs means the configured default.
+  uint64_t lookup(const std::string& name, Strategy s, const Context& ctx, Callback cb);
+  /// exchange() with context; `tcp` lifts the UDP size limit to 65535.
+  uint64_t exchange(std::vector<uint8_t> query, const Context& ctx, bool tcp, ExchangeCallback cb);
+
+  /// The domain behind an address: a FakeIP mapping, else (with reverse_mapping) the name a
+  /// recent answer gave it.
+  std::optional<std::string> lookupDomain(const IpAddress& ip) const;
+  bool isFakeIp(const IpAddress& ip) const;
+  /// Writes the FakeIP table now (no-op without a store path or FakeIP server).
+  Status saveFakeIp();
+
+  Stats stats() const;
+  const Cache& cache() const { return cache_; }
+  Strategy defaultStrategy() const { return default_strategy_; }
+  /// A server by tag (tests, diagnostics), or nullptr.
+  Transport* server(const std::string& tag) const;
+  const std::string& finalServer() const { return final_; }
+
+ private:
+  struct Rule {
+    QueryMatcherPtr matcher;
+    bool reject = false;
+    bool reject_drop = false;
+    std::string server;
+    bool disable_cache = false;
+    std::optional<uint32_t> rewrite_ttl;
+    std::optional<ClientSubnet> client_subnet;
+  };
+  struct Route {
+    Transport* transport = nullptr;
+    const Rule* rule = nullptr;  // null = final
+  };
+  struct Op;
+  class ReverseMap;
+
+  DnsRouter(uv_loop_t* loop, DnsRouterOptions options, Cache::Options cache_options);
+  bool parse(const json::Value& dns, const std::string& file, DiagList& diags);
+  bool parseServer(json::ObjectReader& r, size_t index, const json::Value* legacy_fakeip,
+                   DiagList& diags);
+  bool parseRule(const json::Value& v, const std::string& path, const std::string& file,
+                 DiagList& diags);
+  bool addTransport(TransportPtr t, json::ObjectReader& r, DiagList& diags);
+
+  Route selectRoute(std::string_view name, uint16_t type, std::string_view inbound) const;
+  uint64_t newOp();
+  void resolveQuestion(uint64_t op_id, size_t slot, const std::string& name, uint16_t type,
+                       const Context& ctx);
+  void onUpstream(const CacheKey& flight, std::optional<CacheKey> cache_key,
+                  Result<std::vector<uint8_t>> reply);
+  void finishQuestion(uint64_t op_id, size_t slot, const Result<Message>& result);
+  void completeLookup(uint64_t op_id);
+  void completeExchange(uint64_t op_id);
+  void recordReverse(const Message& response);
+  void noteFakeIpChange();
+  uint16_t randomId();
+
+  uv_loop_t* loop_;
+  DnsRouterOptions options_;
+  DeferrerPtr deferrer_;
+  UvTimerPtr fakeip_save_timer_;
+  std::vector<TransportPtr> transports_;
+  std::unordered_map<std::string, Transport*> by_tag_;
+  std::vector<FakeIpTransport*> fakeip_;
+  std::vector<Rule> rules_;
+  std::string final_;
+  Strategy default_strategy_ = Strategy::AsIs;
+  bool disable_cache_ = false;
+  bool independent_cache_ = false;
+  std::optional<ClientSubnet> client_subnet_;
+  std::unique_ptr<ReverseMap> reverse_;
+  Cache cache_;
+  Coalescer coalescer_;
+  std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
+  uint64_t next_op_ = 1;
+  uint32_t rng_state_;
+  Stats stats_;
+};
+
+/// Parses "1.2.3.0/24" or a bare address (which becomes /32 or /128), as sing-box's
+/// client_subnet accepts.
+std::optional<ClientSubnet> parseClientSubnet(std::string_view text);
+
+}  // namespace veer::dns
