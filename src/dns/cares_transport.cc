@@ -48,7 +48,12 @@ Status CaresTransport::init(const CaresOptions& o) {
   // ares_send never searches or reads /etc/hosts, but the flags keep c-ares from trying.
   // NOCHECKRESP: a SERVFAIL or REFUSED answer is passed to the caller (hijacked clients must see
   // it) instead of being treated as a dead server; failover happens on timeouts.
-  opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP | (o.mode == CaresOptions::Mode::Tcp ? ARES_FLAG_USEVC : 0);
+  // EDNS: without it c-ares takes any UDP answer above 512 bytes for truncated and retries over
+  // TCP, although our queries advertise kDefaultEdnsUdpSize (ares_send adds no OPT itself).
+  opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP | ARES_FLAG_EDNS |
+               (o.mode == CaresOptions::Mode::Tcp ? ARES_FLAG_USEVC : 0);
+  mask |= ARES_OPT_EDNSPSZ;
+  opts.ednspsz = kDefaultEdnsUdpSize;
   std::string resolv_conf = o.resolv_conf;
   if (o.mode == CaresOptions::Mode::System) {
     if (!resolv_conf.empty()) {
