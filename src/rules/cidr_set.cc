@@ -141,4 +141,14 @@ bool PortSet::contains(uint16_t port) const {
   return false;
 }
 
+std::string PortSet::toString() const {
+  std::string out;
+  for (const Range& r : ranges_) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(r.lo);
+    if (r.hi != r.lo) out += "-" + std::to_string(r.hi);
+  }
+  return out;
+}
+
 }  // namespace veer::rules

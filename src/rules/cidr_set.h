@@ -55,6 +55,8 @@ class PortSet {
   void finalize();
   bool contains(uint16_t port) const;
   bool empty() const { return ranges_.empty(); }
+  /// "443 8000-8100" (merged ranges).
+  std::string toString() const;
 
  private:
   struct Range {

@@ -34,6 +34,9 @@ class Item {
  public:
   virtual ~Item() = default;
   virtual bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const = 0;
+  /// The compiled form for logs and `veer check -v`, e.g. `domain_suffix(1200 suffix, 30 exact)`
+  /// or `port=[443 8000-8100]`.
+  virtual void describe(std::string& out) const = 0;
   /// True when the item tests the destination IP (ip_cidr, geoip, ip_is_private).
   virtual bool needsDestinationIp() const { return false; }
   virtual size_t memoryBytes() const { return 0; }
@@ -46,6 +49,8 @@ struct Origins {
   /// Appends "domain_suffix \"x.com\"" or "geosite:cn (domain_suffix \"x.com\")".
   void explain(uint32_t origin, std::string_view field, std::string_view value,
                std::string* why) const;
+  /// Appends ", geosite=[cn google]" when codes contributed entries.
+  void describe(std::string& out) const;
 };
 
 /// domain + domain_suffix (+ the domain/full/suffix items of geosite codes).
@@ -53,6 +58,7 @@ class DomainItem : public Item {
  public:
   DomainItem(DomainSet set, Origins origins) : set_(std::move(set)), origins_(std::move(origins)) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   size_t memoryBytes() const override { return set_.memoryBytes(); }
   static uint32_t tag(uint32_t origin) { return origin; }
 
@@ -66,6 +72,7 @@ class KeywordItem : public Item {
  public:
   KeywordItem(AhoCorasick ac, Origins origins) : ac_(std::move(ac)), origins_(std::move(origins)) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   size_t memoryBytes() const override { return ac_.memoryBytes(); }
 
  private:
@@ -85,6 +92,7 @@ class RegexItem : public Item {
   Status finalize();
   bool empty() const { return patterns_.empty(); }
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   void setOrigins(Origins o) { origins_ = std::move(o); }
   /// Checks one pattern alone (for the lint). Empty string when it compiles.
   static std::string checkPattern(std::string_view pattern);
@@ -103,6 +111,7 @@ class IpCidrItem : public Item {
   IpCidrItem(CidrSet set, std::vector<std::string> text, bool source)
       : set_(std::move(set)), text_(std::move(text)), source_(source) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   bool needsDestinationIp() const override { return !source_; }
   size_t memoryBytes() const override { return set_.memoryBytes(); }
 
@@ -117,6 +126,7 @@ class IpPrivateItem : public Item {
  public:
   explicit IpPrivateItem(bool source) : source_(source) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   bool needsDestinationIp() const override { return !source_; }
 
  private:
@@ -128,6 +138,7 @@ class GeoipItem : public Item {
  public:
   GeoipItem(std::vector<std::string> codes, const GeoipSource* db, bool source);
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
   bool needsDestinationIp() const override { return !source_; }
 
  private:
@@ -143,6 +154,7 @@ class PortItem : public Item {
  public:
   PortItem(PortSet set, bool source) : set_(std::move(set)), source_(source) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
 
  private:
   PortSet set_;
@@ -156,6 +168,7 @@ class StringItem : public Item {
              std::string_view MatchInput::*member)
       : field_(field), values_(std::move(values)), member_(member) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
 
  private:
   std::string_view field_;  // a literal
@@ -168,6 +181,7 @@ class IpVersionItem : public Item {
  public:
   explicit IpVersionItem(std::vector<int> versions) : versions_(std::move(versions)) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
 
  private:
   std::vector<int> versions_;
@@ -178,6 +192,7 @@ class QueryTypeItem : public Item {
  public:
   explicit QueryTypeItem(std::vector<uint16_t> types) : types_(std::move(types)) {}
   bool match(const MatchInput& in, const EvalEnv& env, std::string* why) const override;
+  void describe(std::string& out) const override;
 
  private:
   std::vector<uint16_t> types_;
@@ -189,6 +204,7 @@ class NeverItem : public Item {
  public:
   explicit NeverItem(std::string_view field) : field_(field) {}
   bool match(const MatchInput&, const EvalEnv&, std::string*) const override { return false; }
+  void describe(std::string& out) const override { out += std::string(field_) + "(never matches)"; }
 
  private:
   std::string_view field_;

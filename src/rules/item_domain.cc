@@ -31,4 +31,23 @@ bool DomainItem::match(const MatchInput& in, const EvalEnv&, std::string* why) c
   return true;
 }
 
+void Origins::describe(std::string& out) const {
+  if (geosite_codes.empty()) return;
+  out += ", geosite=[";
+  for (size_t i = 0; i < geosite_codes.size(); ++i) out += (i ? " " : "") + geosite_codes[i];
+  out += "]";
+}
+
+void DomainItem::describe(std::string& out) const {
+  size_t exact = 0, suffix = 0;
+  set_.forEach([&](std::string_view, DomainSet::Kind k, uint32_t) {
+    (k == DomainSet::Kind::Exact ? exact : suffix)++;
+  });
+  out += "domain_set(" + std::to_string(exact) + " exact, " + std::to_string(suffix) + " suffix";
+  origins_.describe(out);
+  out += ")";
+}
+
+
+
 }  // namespace veer::rules

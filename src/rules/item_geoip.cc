@@ -55,4 +55,11 @@ bool GeoipItem::match(const MatchInput& in, const EvalEnv& env, std::string* why
   return anyDestinationIp(in, [&](const IpAddress& ip) { return test(ip, why); });
 }
 
+void GeoipItem::describe(std::string& out) const {
+  out += source_ ? "source_geoip=[" : "geoip=[";
+  for (size_t i = 0; i < codes_.size(); ++i) out += (i ? " " : "") + codes_[i];
+  if (private_) out += codes_.empty() ? "private" : " private";
+  out += "]";
+}
+
 }  // namespace veer::rules

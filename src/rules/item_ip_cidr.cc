@@ -48,4 +48,13 @@ bool IpPrivateItem::match(const MatchInput& in, const EvalEnv& env, std::string*
   return anyDestinationIp(in, test);
 }
 
+void IpCidrItem::describe(std::string& out) const {
+  out += std::string(source_ ? "source_ip_cidr(" : "ip_cidr(") + std::to_string(text_.size()) +
+         " prefixes, " + std::to_string(set_.rangeCount()) + " ranges)";
+}
+
+void IpPrivateItem::describe(std::string& out) const {
+  out += source_ ? "source_ip_is_private" : "ip_is_private";
+}
+
 }  // namespace veer::rules

@@ -11,4 +11,10 @@ bool KeywordItem::match(const MatchInput& in, const EvalEnv&, std::string* why) 
   return true;
 }
 
+void KeywordItem::describe(std::string& out) const {
+  out += "domain_keyword(" + std::to_string(ac_.size()) + " keywords";
+  origins_.describe(out);
+  out += ")";
+}
+
 }  // namespace veer::rules

@@ -37,4 +37,22 @@ bool QueryTypeItem::match(const MatchInput& in, const EvalEnv&, std::string* why
   return false;
 }
 
+void StringItem::describe(std::string& out) const {
+  out += std::string(field_) + "=[";
+  for (size_t i = 0; i < values_.size(); ++i) out += (i ? " " : "") + values_[i];
+  out += "]";
+}
+
+void IpVersionItem::describe(std::string& out) const {
+  out += "ip_version=[";
+  for (size_t i = 0; i < versions_.size(); ++i) out += (i ? " " : "") + std::to_string(versions_[i]);
+  out += "]";
+}
+
+void QueryTypeItem::describe(std::string& out) const {
+  out += "query_type=[";
+  for (size_t i = 0; i < types_.size(); ++i) out += (i ? " " : "") + std::to_string(types_[i]);
+  out += "]";
+}
+
 }  // namespace veer::rules

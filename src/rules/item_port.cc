@@ -10,4 +10,8 @@ bool PortItem::match(const MatchInput& in, const EvalEnv&, std::string* why) con
   return true;
 }
 
+void PortItem::describe(std::string& out) const {
+  out += (source_ ? "source_port=[" : "port=[") + set_.toString() + "]";
+}
+
 }  // namespace veer::rules

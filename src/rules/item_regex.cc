@@ -55,4 +55,10 @@ bool RegexItem::match(const MatchInput& in, const EvalEnv&, std::string* why) co
   return true;
 }
 
+void RegexItem::describe(std::string& out) const {
+  out += "domain_regex(" + std::to_string(patterns_.size()) + " patterns";
+  origins_.describe(out);
+  out += ")";
+}
+
 }  // namespace veer::rules

@@ -635,6 +635,51 @@ const std::string& RuleEngine::describe(size_t index) const {
 }
 
 namespace {
+void describeNode(const Node& n, std::string& out) {
+  size_t start = out.size();
+  if (n.logical) {
+    const char* op = n.mode == RuleSpec::Mode::And ? " && " : " || ";
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      if (i != 0) out += op;
+      out += "(";
+      describeNode(n.children[i], out);
+      out += ")";
+    }
+  } else if (n.empty) {
+    out += "any";
+  } else {
+    bool first = true;
+    auto sep = [&](const char* s) {
+      if (!first) out += s;
+      first = false;
+    };
+    for (const auto& g : n.groups) {
+      if (g.empty()) continue;
+      sep(" && ");
+      if (g.size() > 1) out += "(";
+      for (size_t i = 0; i < g.size(); ++i) {
+        if (i != 0) out += " || ";
+        g[i]->describe(out);
+      }
+      if (g.size() > 1) out += ")";
+    }
+    for (const auto& it : n.and_items) {
+      sep(" && ");
+      it->describe(out);
+    }
+    if (!n.set_tags.empty()) {
+      sep(" && ");
+      out += "rule_set=[";
+      for (size_t i = 0; i < n.set_tags.size(); ++i) out += (i ? " " : "") + n.set_tags[i];
+      out += n.set_match_source ? "] (ip_cidr matches source)" : "]";
+    }
+  }
+  if (n.invert) {
+    out.insert(start, "!(");
+    out += ")";
+  }
+}
+
 size_t nodeMemory(const Node& n) {
   size_t total = sizeof(Node);
   for (const auto& g : n.groups) {
@@ -645,6 +690,12 @@ size_t nodeMemory(const Node& n) {
   return total;
 }
 }  // namespace
+
+std::string RuleEngine::describeCompiled(size_t index) const {
+  std::string out;
+  describeNode(impl_->rules[index].node, out);
+  return out;
+}
 
 size_t RuleEngine::memoryBytes() const {
   size_t total = 0;

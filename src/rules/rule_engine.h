@@ -98,6 +98,9 @@ class RuleEngine {
   const SourcePos& pos(size_t index) const;
   /// sing-box-like text for logs: `domain_suffix=[google.com youtube.com] port=443 => route(proxy)`.
   const std::string& describe(size_t index) const;
+  /// The compiled matchers of the rule, for `veer check -v` and debug logs:
+  /// `domain_set(1200 exact, 30000 suffix, geosite=[cn]) && port=[443]`.
+  std::string describeCompiled(size_t index) const;
   /// Approximate heap bytes held by the compiled matchers.
   size_t memoryBytes() const;
 

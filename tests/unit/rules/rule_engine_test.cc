@@ -661,6 +661,42 @@ TEST_F(Engine, DescribeActions) {
   EXPECT_EQ(describeRule(r), "!(domain=[d0 d1 d2 d3 d4 d5 d6 d7 ... +2])");
 }
 
+TEST_F(Engine, DescribeCompiledShowsTheMatchers) {
+  geosite.add("cn", GeositeItem::Type::Suffix, "cn");
+  geosite.add("cn", GeositeItem::Type::Domain, "baidu.com");
+  sets["s"] = {headless([](RuleSpec& r) { r.domain = {"x"}; })};
+  compile({rule([](RuleSpec& r) {
+             r.domain = {"a.com"};
+             r.geosite = {"cn"};
+             r.ip_cidr = {"10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/16"};
+             r.port = {443};
+             r.port_range = {"1000:2000", "2001:2002"};
+             r.network = {"tcp"};
+           }),
+           rule([](RuleSpec& r) {
+             r.rule_set = {"s"};
+             r.rule_set_ip_cidr_match_source = true;
+             r.invert = true;
+           })});
+  EXPECT_EQ(engine->describeCompiled(0),
+            "(domain_set(2 exact, 1 suffix, geosite=[cn]) || ip_cidr(3 prefixes, 2 ranges)) && "
+            "port=[443 1000-2002] && network=[tcp]");
+  EXPECT_EQ(engine->describeCompiled(1), "!(rule_set=[s] (ip_cidr matches source))");
+  EXPECT_GT(engine->memoryBytes(), 0u);
+}
+
+TEST_F(Engine, TraceRecordsNeedResolve) {
+  compile({rule([](RuleSpec& r) { r.geoip = {"private"}; }, "lan")});
+  MatchInput in = toDomain("nas.example");
+  in.on_demand_resolve = true;
+  Trace t;
+  MatchResult m = engine->matchFrom(in, 0, &t);
+  EXPECT_EQ(m.status, MatchResult::Status::NeedResolve);
+  ASSERT_EQ(t.steps.size(), 1u);
+  EXPECT_EQ(t.steps[0].outcome, TraceStep::Outcome::NeedResolve);
+  EXPECT_NE(t.toString().find("needs the destination resolved"), std::string::npos);
+}
+
 // ---- performance contract ----
 
 TEST_F(Engine, MatchingDoesNotAllocate) {
