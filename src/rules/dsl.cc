@@ -351,6 +351,8 @@ class Parser {
   uint32_t line_no_ = 0;
   size_t pos_ = 0;
   bool failed_ = false;
+  int depth_ = 0;
+  static constexpr int kMaxDepth = 32;
 };
 
 std::string_view Parser::name() {
@@ -439,6 +441,14 @@ bool Parser::andExpr(RuleSpec* out) {
 }
 
 bool Parser::unary(RuleSpec* out) {
+  // Nesting costs stack in the parser, the compiler and the matcher: bound it.
+  struct Depth {
+    int& d;
+    explicit Depth(int& x) : d(++x) {}
+    ~Depth() { --d; }
+  } depth(depth_);
+  if (depth_ > kMaxDepth) return fail(col(), "expression nested too deeply (more than " +
+                                                 std::to_string(kMaxDepth) + " levels)");
   char c = peek();
   if (c == '!') {
     ++pos_;
@@ -795,6 +805,7 @@ void Parser::parseLine(std::string_view line, uint32_t line_no, DslFile& out) {
   line_no_ = line_no;
   pos_ = 0;
   failed_ = false;
+  depth_ = 0;
   if (atEnd()) return;
   uint32_t start = col();
   // `final => outbound`.

@@ -36,7 +36,7 @@
 // process_name, process_path, process_path_regex, package_name, wifi_ssid, wifi_bssid,
 // network_type, network_is_expensive, network_is_constrained. Ports take "443", "1000-2000",
 // "1000:2000", ":2000" or "1000:". query_type takes numbers or names (A, AAAA, HTTPS, ...).
-// Durations are Go-style ("500ms", "2s", "1m").
+// Durations are Go-style ("500ms", "2s", "1m"). `!` and parentheses nest at most 32 deep.
 //
 // Meaning. `!` binds tighter than `&&`, which binds tighter than `||`. A conjunction of terms of
 // different sing-box groups (and different AND fields) becomes ONE default rule, exactly like a

@@ -217,6 +217,8 @@ TEST(Dsl, EverySyntaxErrorHasLineAndColumnAndAllAreReported) {
       {"rule_set_ip_cidr_match_source => x", 1, "needs a rule_set"},
       {"domain:a => route-options(override_port=http)", 41, "invalid port"},
       {"domain:a => sniff(smtp)", 19, "unknown sniffer"},
+      {"((((((((((((((((((((((((((((((((((domain:a)))))))))))))))))))))))))))))))))) => x", 33,
+       "nested too deeply"},
   };
   std::string text;
   size_t n = 0;
