@@ -286,6 +286,97 @@ std::string describeConditions(const RuleSpec& r) {
 
 // ---- compiler -------------------------------------------------------------------------------
 
+/// The one group a headless rule tests, or -1 when it is logical, inverted, empty, or uses AND
+/// items or fields of several groups.
+int singleGroup(const RuleSpec& r) {
+  if (r.type != RuleSpec::Type::Default || r.invert) return -1;
+  bool dst = !r.domain.empty() || !r.domain_suffix.empty() || !r.domain_keyword.empty() ||
+             !r.domain_regex.empty() || !r.geosite.empty() || !r.geoip.empty() ||
+             !r.ip_cidr.empty() || r.ip_is_private || !r.adguard_domain.empty();
+  bool src = !r.source_ip_cidr.empty() || r.source_ip_is_private || !r.source_geoip.empty();
+  bool dport = !r.port.empty() || !r.port_range.empty();
+  bool sport = !r.source_port.empty() || !r.source_port_range.empty();
+  bool other = !r.inbound.empty() || !r.ip_version.empty() || !r.network.empty() ||
+               !r.auth_user.empty() || !r.protocol.empty() || !r.client.empty() ||
+               !r.query_type.empty() || !r.rule_set.empty() || !r.process_name.empty() ||
+               !r.process_path.empty() || !r.process_path_regex.empty() ||
+               !r.package_name.empty() || !r.wifi_ssid.empty() || !r.wifi_bssid.empty() ||
+               !r.network_type.empty() || r.network_is_expensive || r.network_is_constrained;
+  if (other || dst + src + dport + sport != 1) return -1;
+  return dst ? kDstAddr : src ? kSrcAddr : dport ? kDstPort : kSrcPort;
+}
+
+/// True when every value of `r` compiles, so that merging it cannot hide the position of an
+/// error (a rule with a bad value stays separate and is reported at its own position).
+bool valuesValid(const RuleSpec& r) {
+  auto nonEmpty = [](const std::vector<std::string>& v) {
+    return std::none_of(v.begin(), v.end(), [](const std::string& s) { return s.empty(); });
+  };
+  if (!nonEmpty(r.domain) || !nonEmpty(r.domain_suffix) || !nonEmpty(r.domain_keyword) ||
+      !nonEmpty(r.geosite) || !nonEmpty(r.geoip) || !nonEmpty(r.source_geoip)) {
+    return false;
+  }
+  IpAddress a, b;
+  for (const auto* list : {&r.ip_cidr, &r.source_ip_cidr}) {
+    for (const auto& c : *list) {
+      if (!CidrSet::parsePrefix(c, &a, &b)) return false;
+    }
+  }
+  uint16_t lo, hi;
+  for (const auto* list : {&r.port_range, &r.source_port_range}) {
+    for (const auto& p : *list) {
+      if (!PortSet::parseRange(p, &lo, &hi)) return false;
+    }
+  }
+  for (const auto& re : r.domain_regex) {
+    if (!RegexItem::checkPattern(re).empty()) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void appendAll(std::vector<T>& to, const std::vector<T>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+/// Rule sets written one item per rule (a DSL rule-set file, or JSON with one domain per rule)
+/// would otherwise compile to thousands of tiny rules scanned one after another. Adjacent
+/// headless rules that test only the same single group are ORed into one rule: a set matches
+/// when any of its rules does, such a rule only ever sets that group's flag, and keeping runs
+/// adjacent keeps the first-match order between different groups, so the merged set decides
+/// and flags exactly like the original one.
+std::vector<RuleSpec> mergeHeadless(const std::vector<RuleSpec>& rules) {
+  std::vector<RuleSpec> out;
+  int last = -1;
+  for (const auto& r : rules) {
+    int g = singleGroup(r);
+    if (g >= 0 && !valuesValid(r)) g = -1;
+    if (g >= 0 && g == last) {
+      RuleSpec& m = out.back();
+      appendAll(m.domain, r.domain);
+      appendAll(m.domain_suffix, r.domain_suffix);
+      appendAll(m.domain_keyword, r.domain_keyword);
+      appendAll(m.domain_regex, r.domain_regex);
+      appendAll(m.geosite, r.geosite);
+      appendAll(m.geoip, r.geoip);
+      appendAll(m.ip_cidr, r.ip_cidr);
+      m.ip_is_private = m.ip_is_private || r.ip_is_private;
+      appendAll(m.adguard_domain, r.adguard_domain);
+      appendAll(m.source_ip_cidr, r.source_ip_cidr);
+      m.source_ip_is_private = m.source_ip_is_private || r.source_ip_is_private;
+      appendAll(m.source_geoip, r.source_geoip);
+      appendAll(m.port, r.port);
+      appendAll(m.port_range, r.port_range);
+      appendAll(m.source_port, r.source_port);
+      appendAll(m.source_port_range, r.source_port_range);
+      continue;
+    }
+    out.push_back(r);
+    last = g;
+  }
+  return out;
+}
+
 class Compiler {
  public:
   Compiler(const RuleSetMap& sets, const GeoSources& sources, DiagList& diags)
@@ -320,7 +411,7 @@ const CompiledSet* Compiler::ruleSet(const std::string& tag, const SourcePos& po
   }
   auto set = std::make_unique<CompiledSet>();
   set->tag = tag;
-  for (const auto& r : src->second) set->rules.push_back(compileRule(r, true, tag));
+  for (const auto& r : mergeHeadless(src->second)) set->rules.push_back(compileRule(r, true, tag));
   const CompiledSet* p = set.get();
   compiled_.push_back(std::move(set));
   by_tag_[tag] = p;
@@ -690,6 +781,13 @@ size_t nodeMemory(const Node& n) {
   return total;
 }
 }  // namespace
+
+size_t RuleEngine::ruleSetRuleCount(std::string_view tag) const {
+  for (const auto& s : impl_->sets) {
+    if (s->tag == tag) return s->rules.size();
+  }
+  return 0;
+}
 
 std::string RuleEngine::describeCompiled(size_t index) const {
   std::string out;

@@ -101,6 +101,9 @@ class RuleEngine {
   /// The compiled matchers of the rule, for `veer check -v` and debug logs:
   /// `domain_set(1200 exact, 30000 suffix, geosite=[cn]) && port=[443]`.
   std::string describeCompiled(size_t index) const;
+  /// Headless rules the rule set `tag` compiled to (adjacent rules testing the same single group
+  /// are merged, see mergeHeadless in rule_engine.cc); 0 when the engine does not use the set.
+  size_t ruleSetRuleCount(std::string_view tag) const;
   /// Approximate heap bytes held by the compiled matchers.
   size_t memoryBytes() const;
 

@@ -519,6 +519,50 @@ TEST_F(Engine, InvertedHeadlessRuleInSet) {
   EXPECT_FALSE(hit(toDomain("a.cn")));
 }
 
+TEST_F(Engine, OneItemPerRuleSetsAreMergedWithoutChangingDecisions) {
+  std::vector<RuleSpec> many;
+  for (int i = 0; i < 1000; ++i) {
+    many.push_back(headless([&](RuleSpec& r) { r.domain_suffix = {"d" + std::to_string(i) + ".test"}; }));
+  }
+  many.push_back(headless([](RuleSpec& r) { r.port = {8080}; }));  // another group: new run
+  many.push_back(headless([](RuleSpec& r) { r.ip_cidr = {"10.0.0.0/8"}; }));
+  many.push_back(headless([](RuleSpec& r) { r.domain = {"x.org"}; }));  // merges with ip_cidr
+  many.push_back(headless([](RuleSpec& r) {
+    r.domain = {"inv.org"};
+    r.invert = true;
+  }));  // inverted: kept alone
+  sets["many"] = many;
+  // Outer port:443 shares the port group with the set (merge semantics).
+  compile({rule([](RuleSpec& r) {
+    r.rule_set = {"many"};
+    r.port = {443};
+  })});
+  EXPECT_EQ(engine->ruleSetRuleCount("many"), 4u);
+  EXPECT_TRUE(hit(toDomain("www.d999.test", 443)));
+  EXPECT_TRUE(hit(toDomain("d0.test", 443)));
+  EXPECT_FALSE(hit(toDomain("d1000.test", 80)));
+  EXPECT_TRUE(hit(toDomain("x.org", 443)));
+  EXPECT_TRUE(hit(toIp("10.0.0.1", 443)));
+  // Through the {port:8080} rule: satisfies the port group; the outer rule has no address group.
+  EXPECT_TRUE(hit(toDomain("nothing.example", 8080)));
+  // The inverted rule matches everything but inv.org, so only inv.org on a port other than 443
+  // and 8080 fails.
+  EXPECT_TRUE(hit(toDomain("other.example", 443)));
+  EXPECT_FALSE(hit(toDomain("inv.org", 22)));
+}
+
+TEST_F(Engine, MergedRuleSetRulesKeepTheirErrorPositions) {
+  RuleSpec good = headless([](RuleSpec& r) { r.ip_cidr = {"10.0.0.0/8"}; });
+  good.pos.path = "rules[0]";
+  RuleSpec bad = headless([](RuleSpec& r) { r.ip_cidr = {"10.0.0.0/99"}; });
+  bad.pos.path = "rules[1]";
+  sets["s"] = {good, bad};
+  auto r = RuleEngine::compile({rule([](RuleSpec& r) { r.rule_set = {"s"}; })}, sets, {}, diags);
+  ASSERT_FALSE(r.has_value());
+  ASSERT_EQ(diags.errorCount(), 1u);
+  EXPECT_EQ(diags.all()[0].path, "rules[1]");
+}
+
 // ---- actions and continuation ----
 
 TEST_F(Engine, NonFinalActionsContinueFromNextIndex) {
