@@ -233,10 +233,11 @@ Status writeRecord(Writer& w, const Record& r) {
 
 std::vector<uint8_t> optRdata(const Edns& e) {
   std::vector<uint8_t> out;
+  // push_back rather than insert of a 2-byte array: GCC 12 -O2 warns falsely
+  // (-Wstringop-overflow) on the latter.
   auto put16 = [&](uint16_t v) {
-    uint8_t b[2];
-    storeBe16(b, v);
-    out.insert(out.end(), b, b + 2);
+    out.push_back(static_cast<uint8_t>(v >> 8));
+    out.push_back(static_cast<uint8_t>(v));
   };
   if (e.client_subnet) {
     const ClientSubnet& cs = *e.client_subnet;
