@@ -78,6 +78,9 @@ Dialer::Dialer(uv_loop_t* loop, std::vector<SocketAddress> addresses, const Dial
 Dialer* Dialer::start(uv_loop_t* loop, std::vector<SocketAddress> addresses,
                       const DialOptions& opts, Callback cb) {
   auto* d = new Dialer(loop, std::move(addresses), opts, std::move(cb));
+  // The loop's clock is cached per iteration; a dial started after a long synchronous stretch
+  // (a config load, a burst of accepts) would otherwise time its fallback from a stale "now".
+  uv_update_time(loop);
   uv_timer_init(loop, &d->fallback_timer_);
   uv_timer_init(loop, &d->deadline_timer_);
   d->fallback_timer_.data = d;

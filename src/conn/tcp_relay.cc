@@ -166,6 +166,7 @@ void TcpRelay::writeTo(Direction& d, char* base, size_t cap, size_t off, size_t 
     return;
   }
   d.pending += len;
+  if (d.pending > result_.max_queued) result_.max_queued = d.pending;
   if (d.pending > opts_.high_watermark && d.reading) {
     // The destination is slower than the source: stop reading until it drains.
     uv_read_stop(reinterpret_cast<uv_stream_t*>(d.src));

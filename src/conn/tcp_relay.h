@@ -34,6 +34,7 @@ struct RelayResult {
   uint64_t down = 0;  // remote → client bytes
   std::string reason;  // "done", "idle timeout", "client reset", "remote: connection reset", ...
   bool error = false;
+  size_t max_queued = 0;  // the most bytes ever queued toward one side (backpressure bound)
 };
 
 class TcpRelay {
