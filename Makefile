@@ -50,5 +50,11 @@ bench: deps
 	cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVEER_BENCH=ON -DVEER_TESTS=OFF
 	cmake --build build-bench -j $(JOBS)
 
+# veer beside haproxy, v2ray, shadowsocks-libev and socat on loopback, plus the microbenchmarks;
+# installs the peers with apt-get (root), prints the tables and rewrites docs/benchmarks.md.
+.PHONY: bench-run
+bench-run: bench
+	python3 bench/run
+
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-bench
