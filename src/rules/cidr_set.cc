@@ -146,7 +146,10 @@ std::string PortSet::toString() const {
   for (const Range& r : ranges_) {
     if (!out.empty()) out += ' ';
     out += std::to_string(r.lo);
-    if (r.hi != r.lo) out += "-" + std::to_string(r.hi);
+    if (r.hi != r.lo) {
+      out += '-';
+      out += std::to_string(r.hi);
+    }
   }
   return out;
 }

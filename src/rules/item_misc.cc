@@ -45,13 +45,19 @@ void StringItem::describe(std::string& out) const {
 
 void IpVersionItem::describe(std::string& out) const {
   out += "ip_version=[";
-  for (size_t i = 0; i < versions_.size(); ++i) out += (i ? " " : "") + std::to_string(versions_[i]);
+  for (size_t i = 0; i < versions_.size(); ++i) {
+    if (i != 0) out += ' ';
+    out += std::to_string(versions_[i]);
+  }
   out += "]";
 }
 
 void QueryTypeItem::describe(std::string& out) const {
   out += "query_type=[";
-  for (size_t i = 0; i < types_.size(); ++i) out += (i ? " " : "") + std::to_string(types_[i]);
+  for (size_t i = 0; i < types_.size(); ++i) {
+    if (i != 0) out += ' ';
+    out += std::to_string(types_[i]);
+  }
   out += "]";
 }
 

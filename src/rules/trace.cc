@@ -7,7 +7,10 @@ std::string formatPos(const SourcePos& pos) {
   if (pos.line != 0) {
     if (!out.empty()) out += ":";
     out += std::to_string(pos.line);
-    if (pos.column != 0) out += ":" + std::to_string(pos.column);
+    if (pos.column != 0) {
+      out += ':';
+      out += std::to_string(pos.column);
+    }
   }
   if (!pos.path.empty()) {
     if (!out.empty()) out += " ";
@@ -19,7 +22,8 @@ std::string formatPos(const SourcePos& pos) {
 std::string Trace::toString() const {
   std::string out;
   for (const auto& s : steps) {
-    out += "#" + std::to_string(s.index);
+    out += '#';
+    out += std::to_string(s.index);
     std::string where = formatPos(s.pos);
     if (!where.empty()) out += " " + where;
     switch (s.outcome) {
