@@ -211,6 +211,7 @@ struct DnsRouter::Op {
   std::vector<uint64_t> waiters;
   std::optional<uint32_t> rewrite_ttl[2];
   std::optional<Result<Message>> results[2];
+  bool dropped = false;  // a reject rule with method "drop" matched: send nothing back
   // exchange only
   Message query;
   size_t max_size = kMinUdpSize;
@@ -710,6 +711,7 @@ void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& 
   if (route.rule && route.rule->rewrite_ttl) op.rewrite_ttl[slot] = route.rule->rewrite_ttl;
   if (route.rule && route.rule->reject) {
     ++stats_.rejected;
+    if (route.rule->reject_drop) op.dropped = true;
     Result<Message> res = route.rule->reject_drop
                               ? Result<Message>(unexpected("dns: query dropped by rule"))
                               : Result<Message>(makeResponse(makeQuery(0, name, type, std::nullopt),
@@ -867,6 +869,11 @@ void DnsRouter::completeExchange(uint64_t op_id) {
   std::unique_ptr<Op> op = std::move(it->second);
   ops_.erase(it);
   const Result<Message>& r = *op->results[0];
+  if (op->dropped) {
+    // The caller (the hijack path) must drop the query rather than answer it.
+    op->exchange_cb(unexpected(r ? Error("dns: query dropped by rule") : r.error()));
+    return;
+  }
   Message resp;
   if (!r) {
     LOG_DEBUG("dns: exchange %s: %s", op->name.c_str(), r.error().message().c_str());

@@ -36,7 +36,10 @@ class Resolver {
   virtual void cancel(uint64_t id) = 0;
   /// Answers a raw DNS query message (for hijack-dns): the callback gets the response bytes,
   /// with the query's ID and question, sized for UDP (512 or the query's EDNS size, TC set
-  /// when records were left out). Same asynchrony and cancel rules as lookup().
+  /// when records were left out). Upstream failures become SERVFAIL responses; the callback
+  /// gets an error only when no response must be sent (unparseable query shorter than a
+  /// header, or a reject rule with method "drop"). Same asynchrony and cancel rules as
+  /// lookup().
   virtual uint64_t exchange(std::vector<uint8_t> query, ExchangeCallback cb) = 0;
 };
 

@@ -114,6 +114,7 @@ TEST_F(DnsConfigTest, RejectRuleAndRcodeServer) {
   makeRouter(R"({"servers": [{"type": "hosts", "tag": "h", "predefined": {"a.test": "1.1.1.1"}},
                              {"tag": "r", "address": "rcode://name_error"}],
                  "rules": [{"domain_keyword": "ads", "action": "reject"},
+                           {"domain": "silent.test", "action": "reject", "method": "drop"},
                            {"domain_suffix": ".blocked", "server": "r"}]})");
   ASSERT_NE(router_, nullptr);
   auto q = makeQuery(0x4242, "tracker.ads.example", rrtype::kA, std::nullopt);
@@ -128,7 +129,14 @@ TEST_F(DnsConfigTest, RejectRuleAndRcodeServer) {
   auto final_nx = exchange(makeQuery(8, "blocked", rrtype::kA, std::nullopt));
   ASSERT_TRUE(final_nx.has_value());
   EXPECT_EQ(final_nx->rcodeValue(), Rcode::NxDomain);  // hosts: absent name
-  EXPECT_EQ(router_->stats().rejected, 1u);
+  // Drop: no response at all for a hijacked query, an error for a lookup.
+  std::optional<Result<std::vector<uint8_t>>> dropped;
+  router_->exchange(*serializeMessage(makeQuery(9, "silent.test", rrtype::kA, std::nullopt)),
+                    [&](Result<std::vector<uint8_t>> r) { dropped = std::move(r); });
+  ASSERT_TRUE(runUntil(&loop_, [&] { return dropped.has_value(); }));
+  EXPECT_FALSE(dropped->has_value());
+  EXPECT_FALSE(lookup("silent.test", Strategy::Ipv4Only).has_value());
+  EXPECT_EQ(router_->stats().rejected, 3u);
 }
 
 TEST_F(DnsConfigTest, InboundRule) {
