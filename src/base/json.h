@@ -112,7 +112,7 @@ class ObjectReader {
  private:
   const Value* obj_;
   std::string path_;
-  const std::string& file_;
+  std::string file_;  // a copy: callers pass temporaries
   DiagList& diags_;
   std::vector<bool> used_;
 };
