@@ -796,7 +796,7 @@ void DnsRouter::finishQuestion(uint64_t op_id, size_t slot, const Result<Message
   auto it = ops_.find(op_id);
   if (it == ops_.end()) return;
   Op& op = *it->second;
-  if (op.results[slot]) return;
+  if (op.outstanding <= 0 || op.results[slot]) return;
   op.results[slot] = result;
   if (result && op.rewrite_ttl[slot]) {
     for (auto* sec : {&op.results[slot]->value().answers, &op.results[slot]->value().authorities,
@@ -850,18 +850,49 @@ void DnsRouter::completeLookup(uint64_t op_id) {
     lr.addresses = std::move(v4);
     lr.addresses.insert(lr.addresses.end(), v6.begin(), v6.end());
   }
-  if (lr.addresses.empty()) {
+  Result<LookupResult> result = std::move(lr);
+  if (result->addresses.empty()) {
     if (nxdomain) {
-      op->lookup_cb(unexpected(Error("dns: " + op->name + ": NXDOMAIN")));
+      result = unexpected(Error("dns: " + op->name + ": NXDOMAIN"));
     } else if (first_error) {
-      op->lookup_cb(unexpected(*first_error));
+      result = unexpected(*first_error);
     } else {
-      op->lookup_cb(unexpected(Error("dns: " + op->name + ": no addresses")));
+      result = unexpected(Error("dns: " + op->name + ": no addresses"));
     }
-    return;
+  } else {
+    result->ttl = ttl;
   }
-  lr.ttl = ttl;
-  op->lookup_cb(std::move(lr));
+  deliver(op_id, std::move(op), std::move(result));
+}
+
+void DnsRouter::deliver(uint64_t op_id, std::unique_ptr<Op> op, Result<LookupResult> result) {
+  // The user callback runs from the deferrer, never from inside Coalescer::complete() or a
+  // transport: the callback may destroy the router, and nothing of ours may be on the stack
+  // then. The op goes back into ops_ so that cancel() still works until delivery.
+  Op* raw = op.get();
+  ops_[op_id] = std::move(op);
+  raw->outstanding = -1;  // delivered-pending: finishQuestion ignores it
+  deferrer_->post([this, op_id, result = std::move(result)]() mutable {
+    auto it = ops_.find(op_id);
+    if (it == ops_.end()) return;
+    Callback done = std::move(it->second->lookup_cb);
+    ops_.erase(it);
+    done(std::move(result));  // may destroy *this: touch nothing afterwards
+  });
+}
+
+void DnsRouter::deliver(uint64_t op_id, std::unique_ptr<Op> op,
+                        Result<std::vector<uint8_t>> result) {
+  Op* raw = op.get();
+  ops_[op_id] = std::move(op);
+  raw->outstanding = -1;
+  deferrer_->post([this, op_id, result = std::move(result)]() mutable {
+    auto it = ops_.find(op_id);
+    if (it == ops_.end()) return;
+    ExchangeCallback done = std::move(it->second->exchange_cb);
+    ops_.erase(it);
+    done(std::move(result));  // may destroy *this: touch nothing afterwards
+  });
 }
 
 void DnsRouter::completeExchange(uint64_t op_id) {
@@ -871,7 +902,8 @@ void DnsRouter::completeExchange(uint64_t op_id) {
   const Result<Message>& r = *op->results[0];
   if (op->dropped) {
     // The caller (the hijack path) must drop the query rather than answer it.
-    op->exchange_cb(unexpected(r ? Error("dns: query dropped by rule") : r.error()));
+    Error e = r ? Error("dns: query dropped by rule") : r.error();
+    deliver(op_id, std::move(op), Result<std::vector<uint8_t>>(unexpected(e)));
     return;
   }
   Message resp;
@@ -888,7 +920,7 @@ void DnsRouter::completeExchange(uint64_t op_id) {
     resp.additionals = r->additionals;
   }
   auto wire = serializeMessage(resp, op->max_size);
-  op->exchange_cb(std::move(wire));
+  deliver(op_id, std::move(op), std::move(wire));
 }
 
 void DnsRouter::cancel(uint64_t id) {

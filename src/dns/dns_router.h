@@ -158,6 +158,8 @@ class DnsRouter final : public Resolver {
   void finishQuestion(uint64_t op_id, size_t slot, const Result<Message>& result);
   void completeLookup(uint64_t op_id);
   void completeExchange(uint64_t op_id);
+  void deliver(uint64_t op_id, std::unique_ptr<Op> op, Result<LookupResult> result);
+  void deliver(uint64_t op_id, std::unique_ptr<Op> op, Result<std::vector<uint8_t>> result);
   void recordReverse(const Message& response);
   void noteFakeIpChange();
   uint16_t randomId();
