@@ -88,6 +88,19 @@ const Field kFields[] = {
     {"network_is_constrained", Kind::Bool, kConstrained, nullptr, &RuleSpec::network_is_constrained},
 };
 
+/// Fields of route rules that sing-box's headless (rule-set) rules do not have
+/// (option/rule_set.go DefaultHeadlessRule; rule_json.cc rejects them in rule-set JSON too).
+bool headlessField(std::string_view name) {
+  static const char* const kRouteOnly[] = {
+      "inbound",     "ip_version",   "auth_user",     "protocol",
+      "client",      "geosite",      "geoip",         "source_geoip",
+      "ip_is_private", "source_ip_is_private", "rule_set", "rule_set_ip_cidr_match_source"};
+  for (const char* r : kRouteOnly) {
+    if (name == r) return false;
+  }
+  return true;
+}
+
 const Field* findField(std::string_view name) {
   for (const auto& f : kFields) {
     if (name == f.name) return &f;
@@ -486,6 +499,11 @@ bool Parser::term(RuleSpec* out) {
   if (f == nullptr) {
     if (n == "final") return fail(start, "'final' must be alone on the left of '=>'");
     return fail(start, "unknown field '" + std::string(n) + "'");
+  }
+  if (mode_ == DslMode::RuleSet && !headlessField(n)) {
+    // The same fields as a JSON rule-set (sing-box's headless rules), so that a DSL rule set
+    // can be written as .srs and behaves like its JSON form.
+    return fail(start, "field '" + std::string(n) + "' is not allowed in a rule-set file");
   }
   if (!has_value) {
     if (f->kind != Kind::Bool) {
@@ -961,9 +979,12 @@ std::string writeExpr(const RuleSpec& r, int* prec) {
     for (size_t i = 0; i < r.rules.size(); ++i) {
       int cp = 0;
       std::string c = writeExpr(r.rules[i], &cp);
-      // Children are always parenthesized unless atoms, so that a logical child of the same
-      // mode stays a separate sub-rule in spirit and precedence is never in doubt.
-      if (cp < 3) c = "(" + c + ")";
+      // A conjunction inside a disjunction needs no parentheses (`&&` binds tighter), which
+      // keeps the nesting depth of the text no deeper than the text it came from. Every other
+      // non-atom child keeps them: same-mode children must stay separate sub-rules (flattening
+      // would let the parser merge them differently, which matters with rule_set).
+      bool bare = r.mode == RuleSpec::Mode::Or && cp == 2;
+      if (cp < 3 && !bare) c = "(" + c + ")";
       if (i != 0) body += op;
       body += c;
     }
