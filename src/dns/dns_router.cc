@@ -225,7 +225,8 @@ DnsRouter::DnsRouter(uv_loop_t* loop, DnsRouterOptions options, Cache::Options c
       deferrer_(Deferrer::create(loop)),
       cache_(cache_options),
       rng_state_(std::random_device{}() | 1u) {
-  if (!options_.matcher_factory) options_.matcher_factory = &SimpleQueryMatcher::fromJson;
+  custom_matcher_ = static_cast<bool>(options_.matcher_factory);
+  if (!custom_matcher_) options_.matcher_factory = &SimpleQueryMatcher::fromJson;
 }
 
 DnsRouter::~DnsRouter() {
@@ -571,8 +572,10 @@ bool DnsRouter::parseRule(const json::Value& v, const std::string& path, const s
     r.error("action", "DNS rule action \"" + action + "\" is not implemented in veer yet");
   }
   QueryMatcherPtr m = options_.matcher_factory(r);
+  // Only the built-in matcher is known to lack these; a plugged-in rule engine reads what it
+  // supports and leaves the rest to finish() as unknown fields.
   for (const char* f : kUnsupportedRuleFields) {
-    if (r.has(f)) {
+    if (!custom_matcher_ && r.has(f)) {
       r.error(f, "DNS rule field \"" + std::string(f) + "\" is not implemented in veer yet");
       r.markUsed(f);
     }

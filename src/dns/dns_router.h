@@ -166,6 +166,7 @@ class DnsRouter final : public Resolver {
 
   uv_loop_t* loop_;
   DnsRouterOptions options_;
+  bool custom_matcher_ = false;
   DeferrerPtr deferrer_;
   UvTimerPtr fakeip_save_timer_;
   std::vector<TransportPtr> transports_;

@@ -151,6 +151,41 @@ TEST_F(DnsConfigTest, InboundRule) {
   EXPECT_EQ(b->addresses[0].toString(), "10.0.0.2");
 }
 
+// The seam for src/rules/: a plugged-in factory reads its own fields (here a made-up
+// "geosite" stand-in) and the router only handles the action.
+TEST_F(DnsConfigTest, CustomMatcherFactoryPlugsIn) {
+  struct EndsWithLan : QueryMatcher {
+    bool match(const QueryInfo& q) const override { return q.domain.ends_with(".lan"); }
+    std::string describe() const override { return "geosite=[private]"; }
+  };
+  int built = 0;
+  auto o = fastOptions();
+  o.matcher_factory = [&](json::ObjectReader& r) -> QueryMatcherPtr {
+    std::string cat;
+    if (!r.str("geosite", cat) || cat != "private") {
+      r.error("geosite", "test factory wants geosite: private");
+      return nullptr;
+    }
+    ++built;
+    return std::make_unique<EndsWithLan>();
+  };
+  makeRouter(R"({"servers": [{"type": "hosts", "tag": "pub", "predefined": {"x.lan": "1.1.1.1"}},
+                             {"type": "hosts", "tag": "lan", "predefined": {"x.lan": "10.0.0.9"}}],
+                 "rules": [{"geosite": "private", "server": "lan"}], "final": "pub"})",
+             o);
+  ASSERT_NE(router_, nullptr);
+  EXPECT_EQ(built, 1);
+  auto r = lookup("x.lan", Strategy::Ipv4Only);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->addresses[0].toString(), "10.0.0.9");
+  // Fields neither the factory nor the router read are still unknown.
+  json::Value v = parseJson(R"({"servers": [{"type": "hosts", "tag": "h", "predefined": {}}],
+      "rules": [{"geosite": "private", "domain": "x", "server": "h"}]})");
+  DiagList diags;
+  EXPECT_FALSE(DnsRouter::create(&loop_, v, "test.json", diags, o).has_value());
+  EXPECT_NE(describe(diags).find("unknown field \"domain\""), std::string::npos) << describe(diags);
+}
+
 TEST_F(DnsConfigTest, IpLiteralResolvesToItselfAsynchronously) {
   makeRouter(R"({"servers": [{"tag": "r", "address": "rcode://refused"}]})");
   ASSERT_NE(router_, nullptr);
