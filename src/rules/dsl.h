@@ -37,6 +37,9 @@
 // network_type, network_is_expensive, network_is_constrained. Ports take "443", "1000-2000",
 // "1000:2000", ":2000" or "1000:". query_type takes numbers or names (A, AAAA, HTTPS, ...).
 // Durations are Go-style ("500ms", "2s", "1m"). `!` and parentheses nest at most 32 deep.
+// Rule-set files accept only the fields of sing-box's headless rules (as the rule-set JSON
+// reader does): not inbound, ip_version, auth_user, protocol, client, geosite, geoip,
+// source_geoip, ip_is_private, source_ip_is_private, rule_set, rule_set_ip_cidr_match_source.
 //
 // Meaning. `!` binds tighter than `&&`, which binds tighter than `||`. A conjunction of terms of
 // different sing-box groups (and different AND fields) becomes ONE default rule, exactly like a

@@ -62,13 +62,32 @@ TEST(Dsl, DesignSketchParses) {
   EXPECT_TRUE(f.rules[4].rules[1].invert);
 }
 
+/// The rule tree as an S-expression: `or(domain:a, and(domain:b, !port:80))`.
+std::string shape(const RuleSpec& r) {
+  if (r.type == RuleSpec::Type::Default) return writeDslCondition(r);
+  std::string out = r.invert ? "!" : "";
+  out += r.mode == RuleSpec::Mode::And ? "and(" : "or(";
+  for (size_t i = 0; i < r.rules.size(); ++i) out += (i ? ", " : "") + shape(r.rules[i]);
+  return out + ")";
+}
+
+std::string tree(std::string_view line) {
+  DslFile f = parseOk(std::string(line) + " => x");
+  EXPECT_EQ(f.rules.size(), 1u);
+  return f.rules.empty() ? "" : shape(f.rules[0]);
+}
+
 TEST(Dsl, NotBindsTighterThanAndTighterThanOr) {
-  EXPECT_EQ(cond("domain:a || domain:b && !port:80"), "domain:a || (domain:b && !port:80)");
-  EXPECT_EQ(cond("(domain:a || domain:b) && !port:80"), "domain:[a, b] && !port:80");
-  EXPECT_EQ(cond("!domain:a && port:443"), "!domain:a && port:443");
-  EXPECT_EQ(cond("!(domain:a && port:443)"), "!(domain:a && port:443)");
-  EXPECT_EQ(cond("!!domain:a"), "domain:a");
-  EXPECT_EQ(cond("port:80 || domain:a && port:443"), "port:80 || (domain:a && port:443)");
+  EXPECT_EQ(tree("domain:a || domain:b && !port:80"), "or(domain:a, and(domain:b, !port:80))");
+  EXPECT_EQ(tree("(domain:a || domain:b) && !port:80"), "and(domain:[a, b], !port:80)");
+  EXPECT_EQ(tree("!domain:a && port:443"), "and(!domain:a, port:443)");
+  EXPECT_EQ(tree("!(domain:a && port:443)"), "!(domain:a && port:443)");
+  EXPECT_EQ(tree("!!domain:a"), "domain:a");
+  EXPECT_EQ(tree("port:80 || domain:a && port:443"), "or(port:80, domain:a && port:443)");
+  EXPECT_EQ(tree("!(port:80 || inbound:a) && domain:b"), "and(!or(port:80, inbound:a), domain:b)");
+  // The writer only adds the parentheses the precedence needs.
+  EXPECT_EQ(cond("domain:a || domain:b && !port:80"), "domain:a || domain:b && !port:80");
+  EXPECT_EQ(cond("(port:1 || inbound:a) && !port:80"), "(port:1 || inbound:a) && !port:80");
 }
 
 TEST(Dsl, ConjunctionsMergeOnlyAcrossGroups) {
@@ -265,6 +284,24 @@ TEST(Dsl, RuleSetModeErrors) {
   EXPECT_EQ(diags.all()[2].column, 14u);
 }
 
+TEST(Dsl, RuleSetModeAcceptsOnlyHeadlessFields) {
+  DiagList diags;
+  DslFile f = parseDsl("domain:a.com && port:443 && network:udp\n"
+                       "inbound:lan\n"
+                       "domain:b.com || ip_is_private\n"
+                       "!rule_set:x\n",
+                       "set.veer", DslMode::RuleSet, diags);
+  EXPECT_EQ(f.rules.size(), 1u);
+  ASSERT_EQ(diags.all().size(), 3u) << renderDiags("", diags);
+  EXPECT_EQ(diags.all()[0].line, 2u);
+  EXPECT_EQ(diags.all()[0].column, 1u);
+  EXPECT_EQ(diags.all()[1].column, 17u);
+  EXPECT_EQ(diags.all()[2].column, 2u);
+  for (const auto& d : diags.all()) {
+    EXPECT_NE(d.message.find("not allowed in a rule-set file"), std::string::npos) << d.message;
+  }
+}
+
 TEST(Dsl, WriterRoundTrips) {
   const char* text =
       "geosite:category-ads-all => reject\n"
@@ -306,7 +343,7 @@ TEST(Dsl, WriterForJsonRuleWithSeveralFieldsOfOneGroup) {
   r.invert = true;
   std::string text = writeDslCondition(r);
   EXPECT_EQ(text, "!(domain:a.com || ip_cidr:10.0.0.0/8 || ip_is_private)");
-  DslFile f = parseOk(text, DslMode::RuleSet);
+  DslFile f = parseOk(text + " => x");
   ASSERT_EQ(f.rules.size(), 1u);
   EXPECT_EQ(f.rules[0].type, RuleSpec::Type::Default);
   EXPECT_TRUE(f.rules[0].invert);
