@@ -1,31 +1,28 @@
-
 #include "app/lint.h"
-#include "rules/lint.h"
 
 #include <functional>
+
+#include "rules/lint.h"
 
 namespace veer::app {
 
 void lintConfig(const config::Config* cfg, DiagList& diags) {
   if (cfg == nullptr) return;
-  DiagList rule_diags;
-  rules::lintRules(cfg->route.rules, cfg->route.rule_sets, rule_diags);
-  for (const auto& d : rule_diags.all()) {
-    // The loader already reported empty rule sets, at their definition; lintRules only knows
-    // the tag, so its copy would be a second, positionless warning for the same thing.
-    if (d.code == "empty-rule-set") continue;
-    diags.add(d);
-  }
+  rules::lintRules(cfg->route.rules, cfg->route.rule_sets, diags);
   // Actions this build parses but does not carry out yet: say so instead of ignoring them.
   std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& r) {
-    if (r.action && (r.action->type == rules::RuleAction::Type::Sniff ||
-                     r.action->type == rules::RuleAction::Type::Resolve)) {
+    if (r.action && r.action->type == rules::RuleAction::Type::HijackDns && !cfg->has_dns) {
       diags.warning(r.pos.file, r.pos.line, r.pos.column, r.pos.path,
-                    std::string("the \"") +
-                        (r.action->type == rules::RuleAction::Type::Sniff ? "sniff" : "resolve") +
-                        "\" action is not carried out by this build of veer yet; matching "
-                        "continues with the next rule",
+                    "\"hijack-dns\" needs veer's DNS, which this build does not have yet: such "
+                    "connections are closed and such datagrams dropped",
                     "unimplemented-action");
+    }
+    if (r.action && r.action->type == rules::RuleAction::Type::Resolve &&
+        !r.action->resolve_server.empty()) {
+      diags.warning(r.pos.file, r.pos.line, r.pos.column, r.pos.path,
+                    "resolve \"server\" is not used yet: names are resolved with the system "
+                    "resolver",
+                    "unimplemented-option");
     }
   };
   for (const auto& r : cfg->route.rules) visit(r);

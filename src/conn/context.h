@@ -25,6 +25,11 @@ struct InboundContext {
   Destination original_destination;  // before override_address/override_port
   std::string user;              // authenticated user, if any
   uint32_t udp_timeout_ms = 0;   // the inbound's udp_timeout (0 = the router's default)
+  // Legacy inbound sniffing (sing-box <= 1.12 `sniff`, `sniff_override_destination`,
+  // `sniff_timeout`): sniff before the rules run, as if the first rule were a sniff action.
+  bool sniff = false;
+  bool sniff_override_destination = false;
+  uint32_t sniff_timeout_ms = 300;
   // Filled by sniffing.
   std::string protocol;
   std::string sniffed_domain;

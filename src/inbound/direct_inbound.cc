@@ -144,6 +144,7 @@ class DirectInbound : public Inbound {
       }
     }
     ctx.destination = target(local);
+    opts_.listen.applyTo(ctx);
     handler_->handleTcp(std::move(ctx), client, std::string(), nullptr);
   }
 
@@ -170,7 +171,7 @@ class DirectInbound : public Inbound {
       local.port = b->port();
     }
     ctx.destination = target(local);
-    ctx.udp_timeout_ms = opts_.listen.udp_timeout_ms;
+    opts_.listen.applyTo(ctx);
     handler_->handleUdp(ctx, data, len, sinks_[key].get());
   }
 

@@ -316,6 +316,7 @@ class MixedSession {
     ctx.network = "tcp";
     ctx.destination = dst;
     ctx.user = user_;
+    in_->opts().listen.applyTo(ctx);
     sockaddr_storage ss{};
     int len = sizeof(ss);
     if (uv_tcp_getpeername(client_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -506,7 +507,7 @@ void MixedInbound::onDatagram(const char* data, size_t len, const SocketAddress&
   ctx.network = "udp";
   ctx.source = from;
   ctx.destination = h.dst;
-  ctx.udp_timeout_ms = opts_.listen.udp_timeout_ms;
+  opts_.listen.applyTo(ctx);
   handler_->handleUdp(ctx, data + h.header_len, len - h.header_len, sinks_[key].get());
 }
 

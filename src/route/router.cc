@@ -3,8 +3,11 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "loop/buffer_pool.h"
 #include "loop/defer.h"
 #include "loop/uv_util.h"
+#include "route/walk.h"
+#include "sniff/sniff.h"
 
 namespace veer::route {
 
@@ -22,24 +25,13 @@ std::string describeCtx(const conn::InboundContext& ctx) {
   if (!ctx.sniffed_domain.empty() && ctx.sniffed_domain != ctx.destination.domain) {
     s += " (" + ctx.sniffed_domain + ")";
   }
+  if (!ctx.protocol.empty()) s += " [" + ctx.protocol + "]";
   return s;
-}
-
-const char* failureName(conn::DialFailure f) {
-  switch (f) {
-    case conn::DialFailure::None: return "ok";
-    case conn::DialFailure::Blocked: return "blocked";
-    case conn::DialFailure::Refused: return "refused";
-    case conn::DialFailure::Unreachable: return "unreachable";
-    case conn::DialFailure::Timeout: return "timeout";
-    case conn::DialFailure::Other: return "failed";
-  }
-  return "failed";
 }
 
 void applyOverrides(conn::InboundContext& ctx, const Decision& d) {
   if (d.override_address.empty() && !d.override_port) return;
-  ctx.original_destination = ctx.destination;
+  if (!ctx.original_destination.valid()) ctx.original_destination = ctx.destination;
   if (!d.override_address.empty()) {
     Destination nd = Destination::fromHost(d.override_address, ctx.destination.port);
     ctx.destination = nd;
@@ -48,9 +40,26 @@ void applyOverrides(conn::InboundContext& ctx, const Decision& d) {
   if (d.override_port) ctx.destination.port = *d.override_port;
 }
 
+conn::DomainStrategy strategyOf(const std::string& s) {
+  if (s == "prefer_ipv4") return conn::DomainStrategy::PreferIpv4;
+  if (s == "prefer_ipv6") return conn::DomainStrategy::PreferIpv6;
+  if (s == "ipv4_only") return conn::DomainStrategy::Ipv4Only;
+  if (s == "ipv6_only") return conn::DomainStrategy::Ipv6Only;
+  return conn::DomainStrategy::AsIs;
+}
+
+uint32_t sniffTimeout(const Walk& w, const conn::InboundContext& ctx) {
+  return w.pending ? w.pending->sniff_timeout_ms : ctx.sniff_timeout_ms;
+}
+
+const std::vector<std::string>& sniffers(const Walk& w) {
+  static const std::vector<std::string> kAll;
+  return w.pending ? w.pending->sniffers : kAll;
+}
+
 }  // namespace
 
-// One routed TCP connection from dial to close.
+// One routed TCP connection: rule walk (with sniffing and resolving), dial, reply, relay.
 class Router::TcpSession : public conn::Closable {
  public:
   TcpSession(Router* r, std::shared_ptr<RouteState> st, conn::InboundContext ctx,
@@ -60,44 +69,9 @@ class Router::TcpSession : public conn::Closable {
     client_->data = this;
   }
 
-  void start(const Decision& d) {
+  void start() {
     router_->tracker_.add(ctx_.id, ctx_, this);
-    if (d.kind == Decision::Kind::Reject) {
-      ++router_->stats_.tcp_rejected;
-      LOG_INFO("%s rejected by %s", describeCtx(ctx_).c_str(), d.rule.c_str());
-      // "drop" sends nothing back; "default" closes (after the inbound's refusal reply).
-      if (d.reject_method == "drop") {
-        fail(conn::DialFailure::Blocked, "rejected (drop)", false);
-      } else {
-        fail(conn::DialFailure::Blocked, "rejected", true);
-      }
-      return;
-    }
-    if (d.kind == Decision::Kind::HijackDns) {
-      LOG_WARN("%s hijack-dns over TCP is not available in this build; closing",
-               describeCtx(ctx_).c_str());
-      fail(conn::DialFailure::Other, "hijack-dns unavailable", true);
-      return;
-    }
-    out_ = state_->find(d.outbound);
-    if (out_ == nullptr) {
-      LOG_ERROR("%s outbound not found: %s", describeCtx(ctx_).c_str(), d.outbound.c_str());
-      fail(conn::DialFailure::Other, "outbound not found", true);
-      return;
-    }
-    LOG_INFO("%s matched %s => outbound/%s[%s]", describeCtx(ctx_).c_str(), d.rule.c_str(),
-             out_->type().c_str(), out_->tag().c_str());
-    dial_id_ = out_->dialTcp(ctx_, [this](Result<uv_tcp_t*> r) {
-      dial_id_ = 0;
-      if (!r) {
-        conn::DialFailure f = conn::classifyDialError(r.error());
-        LOG_INFO("%s dial failed: %s", describeCtx(ctx_).c_str(), r.error().message().c_str());
-        ++router_->stats_.tcp_failed;
-        fail(f, r.error().message(), true);
-        return;
-      }
-      onConnected(*r);
-    });
+    walk();
   }
 
   // conn::Closable
@@ -110,6 +84,11 @@ class Router::TcpSession : public conn::Closable {
       out_->cancelDial(dial_id_);
       dial_id_ = 0;
     }
+    if (resolve_id_ && state_->resolver) {
+      state_->resolver->cancel(resolve_id_);
+      resolve_id_ = 0;
+    }
+    stopSniff();
     if (remote_) {
       loop::closeHandle(remote_, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
       remote_ = nullptr;
@@ -124,39 +103,212 @@ class Router::TcpSession : public conn::Closable {
     uv_write_t req;
     std::string data;
     TcpSession* session;
-    bool then_relay;
+    int then;  // 0 close, 1 relay, 2 sniff
   };
 
-  void onConnected(uv_tcp_t* remote) {
-    remote_ = remote;
-    std::string reply = reply_ ? reply_(conn::DialFailure::None) : std::string();
-    if (reply.empty()) {
-      startRelay();
-      return;
+  void walk() {
+    if (closing_) return;
+    switch (walk_.step(state_->engine.get(), ctx_, state_->final_outbound)) {
+      case Walk::Step::Final:
+        act(walk_.decision);
+        return;
+      case Walk::Step::Sniff:
+        startSniff();
+        return;
+      case Walk::Step::Resolve:
+        startResolve();
+        return;
     }
-    writeClient(std::move(reply), true);
   }
 
-  void writeClient(std::string bytes, bool then_relay) {
-    auto* w = new Write{{}, std::move(bytes), this, then_relay};
+  // ---- sniff ----
+  void startSniff() {
+    // Bytes that came with the handshake may already be enough.
+    if (!early_.empty() && sniffOnce() != sniff::Status::NeedMore) {
+      walk();
+      return;
+    }
+    if (reply_ && !replied_) {
+      // A SOCKS or HTTP CONNECT client sends nothing before it is told the tunnel is up, so the
+      // success reply goes first here (sing-box's lazy handshake does the same); a dial that
+      // fails afterwards closes the connection.
+      replied_ = true;
+      writeClient(reply_(conn::DialFailure::None), 2);
+      return;
+    }
+    beginSniffRead();
+  }
+
+  void beginSniffRead() {
+    sniff_timer_ = new uv_timer_t;
+    uv_timer_init(router_->loop_, sniff_timer_);
+    sniff_timer_->data = this;
+    uv_timer_start(sniff_timer_, [](uv_timer_t* t) {
+      auto* s = static_cast<TcpSession*>(t->data);
+      ++s->router_->stats_.sniff_timeouts;
+      LOG_DEBUG("%s sniff timeout", describeCtx(s->ctx_).c_str());
+      s->endSniff();
+    }, sniffTimeout(walk_, ctx_), 0);
+    sniffing_ = true;
+    int rc = uv_read_start(
+        reinterpret_cast<uv_stream_t*>(client_),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          buf->base = loop::BufferPool::local().acquire(4096);
+          buf->len = 4096;
+        },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+          auto* s = static_cast<TcpSession*>(st->data);
+          if (n > 0) s->early_.append(buf->base, static_cast<size_t>(n));
+          if (buf->base) loop::BufferPool::local().release(buf->base, buf->len);
+          if (n < 0) {
+            // The client went away (or half-closed) before saying enough: route what we have.
+            if (n == UV_EOF) {
+              s->client_eof_ = true;
+              s->endSniff();
+            } else {
+              s->closeNow(std::string("client: ") + uv_strerror(static_cast<int>(n)));
+            }
+            return;
+          }
+          if (n > 0 && (s->sniffOnce() != sniff::Status::NeedMore ||
+                        s->early_.size() >= sniff::kMaxStreamSniffBytes)) {
+            s->endSniff();
+          }
+        });
+    if (rc != 0) closeNow(uv_strerror(rc));
+  }
+
+  sniff::Status sniffOnce() {
+    sniff::Info info;
+    sniff::Status st = sniff::sniffStream(asBytes(early_), sniffers(walk_), info);
+    if (st == sniff::Status::Match) {
+      ++router_->stats_.sniffed;
+      applySniff(ctx_, info.protocol, info.domain, info.client,
+                 walk_.pending == nullptr && ctx_.sniff_override_destination);
+      LOG_DEBUG("%s sniffed %s %s", describeCtx(ctx_).c_str(), info.protocol.c_str(),
+                info.domain.c_str());
+    }
+    return st;
+  }
+
+  void stopSniff() {
+    if (!sniffing_) return;
+    sniffing_ = false;
+    if (client_) uv_read_stop(reinterpret_cast<uv_stream_t*>(client_));
+    if (sniff_timer_) {
+      loop::closeHandle(sniff_timer_, [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      sniff_timer_ = nullptr;
+    }
+  }
+
+  void endSniff() {
+    if (!sniffing_) return;
+    stopSniff();
+    walk();
+  }
+
+  // ---- resolve ----
+  void startResolve() {
+    if (state_->resolver == nullptr) {
+      walk();
+      return;
+    }
+    std::string host = ctx_.destination.domain;
+    resolve_id_ = state_->resolver->resolve(
+        host, strategyOf(walk_.pending ? walk_.pending->resolve_strategy : ""),
+        [this, host](Result<std::vector<IpAddress>> r) {
+          resolve_id_ = 0;
+          if (!r) {
+            // sing-box: a failed resolve action fails the connection.
+            LOG_INFO("%s resolve failed: %s", describeCtx(ctx_).c_str(),
+                     r.error().message().c_str());
+            fail(conn::DialFailure::Unreachable, r.error().message());
+            return;
+          }
+          ctx_.destination_addresses = std::move(*r);
+          walk();
+        });
+  }
+
+  // ---- final action ----
+  void act(const Decision& d) {
+    ctx_.rule = d.rule;
+    ctx_.outbound = d.outbound;
+    applyOverrides(ctx_, d);
+    router_->tracker_.add(ctx_.id, ctx_, this);  // refresh the listing with the outcome
+    if (d.kind == Decision::Kind::Reject) {
+      ++router_->stats_.tcp_rejected;
+      LOG_INFO("%s rejected by %s", describeCtx(ctx_).c_str(), d.rule.c_str());
+      // "drop" sends nothing back; "default" answers with the inbound's refusal, then closes.
+      fail(conn::DialFailure::Blocked, "rejected", d.reject_method != "drop");
+      return;
+    }
+    if (d.kind == Decision::Kind::HijackDns) {
+      LOG_WARN("%s hijack-dns over TCP is not available in this build; closing",
+               describeCtx(ctx_).c_str());
+      fail(conn::DialFailure::Other, "hijack-dns unavailable");
+      return;
+    }
+    out_ = state_->find(d.outbound);
+    if (out_ == nullptr) {
+      LOG_ERROR("%s outbound not found: %s", describeCtx(ctx_).c_str(), d.outbound.c_str());
+      fail(conn::DialFailure::Other, "outbound not found");
+      return;
+    }
+    LOG_INFO("%s matched %s => outbound/%s[%s]", describeCtx(ctx_).c_str(), d.rule.c_str(),
+             out_->type().c_str(), out_->tag().c_str());
+    dial_id_ = out_->dialTcp(ctx_, [this](Result<uv_tcp_t*> r) {
+      dial_id_ = 0;
+      if (!r) {
+        LOG_INFO("%s dial failed: %s", describeCtx(ctx_).c_str(), r.error().message().c_str());
+        ++router_->stats_.tcp_failed;
+        fail(conn::classifyDialError(r.error()), r.error().message());
+        return;
+      }
+      remote_ = *r;
+      if (reply_ && !replied_) {
+        replied_ = true;
+        writeClient(reply_(conn::DialFailure::None), 1);
+      } else {
+        startRelay();
+      }
+    });
+  }
+
+  void writeClient(std::string bytes, int then) {
+    if (bytes.empty()) {
+      afterWrite(then);
+      return;
+    }
+    auto* w = new Write{{}, std::move(bytes), this, then};
     w->req.data = w;
     uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
     int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(client_), &b, 1,
                       [](uv_write_t* req, int status) {
                         auto* ww = static_cast<Write*>(req->data);
                         TcpSession* s = ww->session;
-                        bool relay = ww->then_relay;
+                        int then = ww->then;
                         delete ww;
                         if (s->closing_) return;
-                        if (status != 0 || !relay) {
-                          s->closeNow(status != 0 ? uv_strerror(status) : "replied");
+                        if (status != 0) {
+                          s->closeNow(uv_strerror(status));
                           return;
                         }
-                        s->startRelay();
+                        s->afterWrite(then);
                       });
     if (rc != 0) {
       delete w;
       closeNow(uv_strerror(rc));
+    }
+  }
+
+  void afterWrite(int then) {
+    if (then == 1) {
+      startRelay();
+    } else if (then == 2) {
+      beginSniffRead();
+    } else {
+      closeNow("replied");
     }
   }
 
@@ -174,16 +326,18 @@ class Router::TcpSession : public conn::Closable {
                                      relay_ = nullptr;
                                      finish();
                                    });
+    // A client that half-closed while we were sniffing: pass the EOF on now.
+    if (client_eof_) LOG_DEBUG("%s client half-closed during sniffing", describeCtx(ctx_).c_str());
   }
 
-  void fail(conn::DialFailure f, const std::string& why, bool send_reply) {
-    std::string reply = send_reply && reply_ ? reply_(f) : std::string();
+  void fail(conn::DialFailure f, const std::string& why, bool send_reply = true) {
+    std::string reply = send_reply && reply_ && !replied_ ? reply_(f) : std::string();
+    replied_ = true;
     if (!reply.empty()) {
-      writeClient(std::move(reply), false);
+      writeClient(std::move(reply), 0);
       return;
     }
     closeNow(why);
-    (void)failureName;
   }
 
   void closeClient(const std::string& reason) {
@@ -214,10 +368,158 @@ class Router::TcpSession : public conn::Closable {
   uv_tcp_t* remote_ = nullptr;
   std::string early_;
   conn::ReplyBuilder reply_;
+  Walk walk_;
   outbound::Outbound* out_ = nullptr;
   uint64_t dial_id_ = 0;
+  uint64_t resolve_id_ = 0;
+  uv_timer_t* sniff_timer_ = nullptr;
   conn::TcpRelay* relay_ = nullptr;
+  bool sniffing_ = false;
+  bool replied_ = false;
+  bool client_eof_ = false;
   bool closing_ = false;
+};
+
+// A UDP flow whose route is being decided: its first datagrams are sniffed (QUIC ClientHellos
+// span several), or its destination resolved. Datagrams are queued (bounded) meanwhile and all
+// of them are sent once the session exists.
+class Router::UdpPending {
+ public:
+  static constexpr size_t kMaxQueued = 16;
+
+  UdpPending(Router* r, std::shared_ptr<RouteState> st, conn::InboundContext ctx,
+             conn::UdpReplySink* sink, std::string key)
+      : router_(r), state_(std::move(st)), ctx_(std::move(ctx)), sink_(sink),
+        key_(std::move(key)) {}
+
+  void start(const char* data, size_t len) {
+    queued_.emplace_back(data, len);
+    dests_.push_back(ctx_.destination);
+    walk();
+  }
+
+  void more(const conn::InboundContext& pkt, const char* data, size_t len) {
+    if (queued_.size() >= kMaxQueued) return;  // UDP may drop; memory may not grow
+    queued_.emplace_back(data, len);
+    dests_.push_back(pkt.destination);
+    if (sniffing_) feed(queued_.back());
+  }
+
+  void abandon() {
+    if (resolve_id_ && state_->resolver) state_->resolver->cancel(resolve_id_);
+    resolve_id_ = 0;
+    stopTimer();
+    delete this;
+  }
+
+ private:
+  void walk() {
+    switch (walk_.step(state_->engine.get(), ctx_, state_->final_outbound)) {
+      case Walk::Step::Final: {
+        Router* r = router_;
+        auto st = state_;
+        conn::InboundContext ctx = std::move(ctx_);
+        Decision d = walk_.decision;
+        std::vector<std::string> q = std::move(queued_);
+        std::vector<Destination> dests = std::move(dests_);
+        conn::UdpReplySink* sink = sink_;
+        r->udp_pending_.erase({sink_, key_});
+        stopTimer();
+        delete this;
+        r->startUdpSession(std::move(ctx), st, d, sink, std::move(q));
+        (void)dests;
+        return;
+      }
+      case Walk::Step::Sniff: {
+        sniffing_ = true;
+        sniffer_ = std::make_unique<sniff::PacketSniffer>(sniffers(walk_));
+        for (const auto& p : queued_) {
+          if (!sniffing_) break;
+          feed(p);
+        }
+        if (sniffing_) startTimer(sniffTimeout(walk_, ctx_));
+        return;
+      }
+      case Walk::Step::Resolve: {
+        if (!state_->resolver) {
+          walk();
+          return;
+        }
+        resolve_id_ = state_->resolver->resolve(
+            ctx_.destination.domain,
+            strategyOf(walk_.pending ? walk_.pending->resolve_strategy : ""),
+            [this](Result<std::vector<IpAddress>> r) {
+              resolve_id_ = 0;
+              if (!r) {
+                LOG_INFO("%s resolve failed: %s", describeCtx(ctx_).c_str(),
+                         r.error().message().c_str());
+                router_->udp_pending_.erase({sink_, key_});
+                delete this;
+                return;
+              }
+              ctx_.destination_addresses = std::move(*r);
+              walk();
+            });
+        return;
+      }
+    }
+  }
+
+  void feed(const std::string& datagram) {
+    sniff::Info info;
+    sniff::Status st = sniffer_->feed(asBytes(datagram), info);
+    if (st == sniff::Status::NeedMore) return;
+    if (st == sniff::Status::Match) {
+      ++router_->stats_.sniffed;
+      applySniff(ctx_, info.protocol, info.domain, info.client,
+                 walk_.pending == nullptr && ctx_.sniff_override_destination);
+    }
+    endSniff();
+  }
+
+  void endSniff() {
+    sniffing_ = false;
+    stopTimer();
+    // Continue on the next loop turn: we may be inside feed() called from more().
+    auto* self = this;
+    loop::defer(router_->loop_, [self, r = router_, key = std::make_pair(sink_, key_)] {
+      auto it = r->udp_pending_.find(key);
+      if (it == r->udp_pending_.end() || it->second != self) return;
+      self->walk();
+    });
+  }
+
+  void startTimer(uint32_t ms) {
+    timer_ = new uv_timer_t;
+    uv_timer_init(router_->loop_, timer_);
+    timer_->data = this;
+    uv_timer_start(timer_, [](uv_timer_t* t) {
+      auto* p = static_cast<UdpPending*>(t->data);
+      ++p->router_->stats_.sniff_timeouts;
+      p->sniffing_ = false;
+      p->stopTimer();
+      p->walk();
+    }, ms, 0);
+  }
+
+  void stopTimer() {
+    if (timer_ == nullptr) return;
+    loop::closeHandle(timer_, [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
+
+  Router* router_;
+  std::shared_ptr<RouteState> state_;
+  conn::InboundContext ctx_;
+  conn::UdpReplySink* sink_;
+  std::string key_;
+  Walk walk_;
+  std::vector<std::string> queued_;
+  std::vector<Destination> dests_;
+  std::unique_ptr<sniff::PacketSniffer> sniffer_;
+  uv_timer_t* timer_ = nullptr;
+  uint64_t resolve_id_ = 0;
+  bool sniffing_ = false;
 };
 
 Router::Router(uv_loop_t* loop) : loop_(loop), nat_(loop, 4096) {
@@ -229,36 +531,29 @@ Router::Router(uv_loop_t* loop) : loop_(loop), nat_(loop, 4096) {
 
 Router::~Router() { closeAll("shutdown"); }
 
-Decision Router::decide(conn::InboundContext& ctx, RouteState& st) {
-  Decision d;
-  if (st.decider) {
-    d = st.decider->decide(ctx);
-  } else {
-    d.outbound = st.final_outbound;
-    d.rule = "final";
-  }
-  if (d.kind == Decision::Kind::Route && d.outbound.empty()) d.outbound = st.final_outbound;
-  ctx.rule = d.rule;
-  ctx.outbound = d.outbound;
-  applyOverrides(ctx, d);
-  return d;
-}
-
 void Router::handleTcp(conn::InboundContext ctx, uv_tcp_t* client, std::string early,
                        conn::ReplyBuilder reply) {
   if (ctx.id == 0) ctx.id = nextConnectionId();
   ctx.start_ms = uv_now(loop_);
   ++stats_.tcp_total;
-  std::shared_ptr<RouteState> st = state_;
-  Decision d = decide(ctx, *st);
-  auto* s = new TcpSession(this, st, std::move(ctx), client, std::move(early), std::move(reply));
-  s->start(d);
+  auto* s = new TcpSession(this, state_, std::move(ctx), client, std::move(early),
+                           std::move(reply));
+  s->start();
 }
 
 uint64_t Router::dialTcp(conn::InboundContext& ctx, DialCallback cb) {
+  // Used by the plain HTTP proxy, which knows protocol and host already: no I/O actions apply
+  // (sniff is skipped for a known protocol; a resolve action is not carried out here).
   if (ctx.id == 0) ctx.id = nextConnectionId();
   std::shared_ptr<RouteState> st = state_;
-  Decision d = decide(ctx, *st);
+  Walk w;
+  Walk::Step step;
+  while ((step = w.step(st->engine.get(), ctx, st->final_outbound)) != Walk::Step::Final) {
+  }
+  const Decision& d = w.decision;
+  ctx.rule = d.rule;
+  ctx.outbound = d.outbound;
+  applyOverrides(ctx, d);
   uint64_t id = next_dial_++;
   if (d.kind != Decision::Kind::Route) {
     LOG_INFO("%s rejected by %s", describeCtx(ctx).c_str(), d.rule.c_str());
@@ -304,63 +599,82 @@ void Router::cancelDial(uint64_t id) {
 void Router::handleUdp(const conn::InboundContext& in_ctx, const char* data, size_t len,
                        conn::UdpReplySink* sink) {
   conn::UdpNat::Session* s = nat_.find(sink, in_ctx.source);
-  if (s == nullptr) {
-    conn::InboundContext ctx = in_ctx;
-    ctx.network = "udp";
-    if (ctx.id == 0) ctx.id = nextConnectionId();
-    ctx.start_ms = uv_now(loop_);
-    std::shared_ptr<RouteState> st = state_;
-    Decision d = decide(ctx, *st);
-    if (d.kind != Decision::Kind::Route) {
-      ++stats_.udp_rejected;
-      LOG_INFO("%s rejected by %s", describeCtx(ctx).c_str(), d.rule.c_str());
-      return;
-    }
-    outbound::Outbound* out = st->find(d.outbound);
-    if (out == nullptr) {
-      LOG_ERROR("%s outbound not found: %s", describeCtx(ctx).c_str(), d.outbound.c_str());
-      return;
-    }
-    // The receive callback finds its session through the NAT table, so a reply that races
-    // with the session's removal is simply dropped.
-    SocketAddress source = ctx.source;
-    auto pc = out->listenUdp(ctx, [this, sink, source](const SocketAddress& from,
-                                                       const char* bytes, size_t n) {
-      conn::UdpNat::Session* ss = nat_.find(sink, source);
-      if (ss == nullptr) return;
-      ss->down += n;
-      nat_.touch(ss);
-      ss->sink->sendReply(nat_.translate(ss, from), bytes, n);
-    });
-    if (!pc) {
-      LOG_INFO("%s udp failed: %s", describeCtx(ctx).c_str(), pc.error().message().c_str());
-      return;
-    }
-    outbound::PacketConn* conn_ptr = *pc;
-    conn::UdpRemote remote;
-    remote.send = [conn_ptr](const Destination& dst, const char* bytes, size_t n) {
-      conn_ptr->send(dst, bytes, n);
-    };
-    remote.close = [conn_ptr] { conn_ptr->close(); };
-    // DNS gets a short timeout (sing-box C.ProtocolTimeouts), everything else the inbound's.
-    uint32_t timeout = d.udp_timeout_ms.value_or(ctx.udp_timeout_ms ? ctx.udp_timeout_ms
-                                                                     : st->udp_timeout_ms);
-    if (!d.udp_timeout_ms && (ctx.destination.port == 53 || ctx.protocol == "dns")) {
-      timeout = 10000;
-    }
-    LOG_INFO("%s matched %s => outbound/%s[%s]", describeCtx(ctx).c_str(), d.rule.c_str(),
-             out->type().c_str(), out->tag().c_str());
-    ++stats_.udp_sessions;
-    s = nat_.add(sink, source, std::move(ctx), std::move(remote), timeout);
+  if (s != nullptr) {
+    sendUdp(s, in_ctx.destination, data, len);
+    return;
   }
-  // Per-packet destination: the session's override applies, otherwise the packet's own.
-  Destination client_dst = in_ctx.destination;
-  Destination routed = client_dst;
-  if (!s->ctx.original_destination.valid()) {
-    routed = client_dst;
-  } else {
-    routed = s->ctx.destination;
+  std::string key = in_ctx.source.toString();
+  auto it = udp_pending_.find({sink, key});
+  if (it != udp_pending_.end()) {
+    it->second->more(in_ctx, data, len);
+    return;
   }
+  conn::InboundContext ctx = in_ctx;
+  ctx.network = "udp";
+  if (ctx.id == 0) ctx.id = nextConnectionId();
+  ctx.start_ms = uv_now(loop_);
+  auto* p = new UdpPending(this, state_, std::move(ctx), sink, key);
+  udp_pending_[{sink, key}] = p;
+  p->start(data, len);
+}
+
+void Router::startUdpSession(conn::InboundContext ctx, const std::shared_ptr<RouteState>& st,
+                             const Decision& d, conn::UdpReplySink* sink,
+                             std::vector<std::string> queued) {
+  Destination client_dst = ctx.destination;
+  ctx.rule = d.rule;
+  ctx.outbound = d.outbound;
+  applyOverrides(ctx, d);
+  if (d.kind != Decision::Kind::Route) {
+    ++stats_.udp_rejected;
+    LOG_INFO("%s rejected by %s", describeCtx(ctx).c_str(), d.rule.c_str());
+    return;
+  }
+  outbound::Outbound* out = st->find(d.outbound);
+  if (out == nullptr) {
+    LOG_ERROR("%s outbound not found: %s", describeCtx(ctx).c_str(), d.outbound.c_str());
+    return;
+  }
+  // The receive callback finds its session through the NAT table, so a reply that races with
+  // the session's removal is simply dropped.
+  SocketAddress source = ctx.source;
+  auto pc = out->listenUdp(ctx, [this, sink, source](const SocketAddress& from, const char* bytes,
+                                                     size_t n) {
+    conn::UdpNat::Session* ss = nat_.find(sink, source);
+    if (ss == nullptr) return;
+    ss->down += n;
+    nat_.touch(ss);
+    ss->sink->sendReply(nat_.translate(ss, from), bytes, n);
+  });
+  if (!pc) {
+    LOG_INFO("%s udp failed: %s", describeCtx(ctx).c_str(), pc.error().message().c_str());
+    return;
+  }
+  outbound::PacketConn* conn_ptr = *pc;
+  conn::UdpRemote remote;
+  remote.send = [conn_ptr](const Destination& dst, const char* bytes, size_t n) {
+    conn_ptr->send(dst, bytes, n);
+  };
+  remote.close = [conn_ptr] { conn_ptr->close(); };
+  // DNS gets a short timeout (sing-box C.ProtocolTimeouts), everything else the inbound's.
+  uint32_t timeout = d.udp_timeout_ms.value_or(ctx.udp_timeout_ms ? ctx.udp_timeout_ms
+                                                                   : st->udp_timeout_ms);
+  if (!d.udp_timeout_ms && (ctx.destination.port == 53 || ctx.protocol == "dns" ||
+                            ctx.protocol == "ntp" || ctx.protocol == "stun")) {
+    timeout = 10000;
+  }
+  LOG_INFO("%s matched %s => outbound/%s[%s]", describeCtx(ctx).c_str(), d.rule.c_str(),
+           out->type().c_str(), out->tag().c_str());
+  ++stats_.udp_sessions;
+  conn::UdpNat::Session* s = nat_.add(sink, source, std::move(ctx), std::move(remote), timeout);
+  for (const auto& q : queued) sendUdp(s, client_dst, q.data(), q.size());
+}
+
+void Router::sendUdp(conn::UdpNat::Session* s, const Destination& client_dst, const char* data,
+                     size_t len) {
+  // Per-packet destinations, unless the session's destination was rewritten (override or the
+  // legacy sniff_override_destination): then every packet goes there.
+  Destination routed = s->ctx.original_destination.valid() ? s->ctx.destination : client_dst;
   if (!routed.isDomain()) {
     nat_.remember(s, SocketAddress(routed.ip, routed.port), client_dst);
   } else {
@@ -371,10 +685,22 @@ void Router::handleUdp(const conn::InboundContext& in_ctx, const char* data, siz
   s->remote.send(routed, data, len);
 }
 
-void Router::udpSinkClosed(conn::UdpReplySink* sink) { nat_.removeSink(sink); }
+void Router::udpSinkClosed(conn::UdpReplySink* sink) {
+  for (auto it = udp_pending_.begin(); it != udp_pending_.end();) {
+    if (it->first.first == sink) {
+      it->second->abandon();
+      it = udp_pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  nat_.removeSink(sink);
+}
 
 void Router::closeAll(const std::string& reason) {
   tracker_.closeAll(reason);
+  for (auto& [k, p] : udp_pending_) p->abandon();
+  udp_pending_.clear();
   nat_.closeAll();
   for (auto& [id, pd] : dials_) pd.outbound->cancelDial(pd.outbound_dial);
   dials_.clear();

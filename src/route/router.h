@@ -18,6 +18,7 @@
 #include "conn/udp_nat.h"
 #include "outbound/outbound.h"
 #include "route/decision.h"
+#include "rules/rule_engine.h"
 
 namespace veer::route {
 
@@ -26,7 +27,8 @@ namespace veer::route {
 /// outbound from under a connection.
 struct RouteState {
   std::map<std::string, outbound::OutboundPtr> outbounds;
-  std::unique_ptr<Decider> decider;
+  std::shared_ptr<const rules::RuleEngine> engine;  // null: everything goes to final
+  conn::HostResolver* resolver = nullptr;          // for the resolve action
   std::string final_outbound;  // route.final, else the first outbound
   conn::RelayOptions relay;
   uint32_t udp_timeout_ms = 300000;  // inbound default (sing-box: 5m)
@@ -34,6 +36,8 @@ struct RouteState {
 };
 
 struct RouterStats {
+  uint64_t sniffed = 0;       // connections whose protocol was recognised
+  uint64_t sniff_timeouts = 0;
   uint64_t tcp_total = 0;
   uint64_t tcp_failed = 0;
   uint64_t tcp_rejected = 0;
@@ -67,10 +71,15 @@ class Router : public conn::ConnectionHandler {
 
  private:
   class TcpSession;
+  class UdpPending;
   friend class TcpSession;
+  friend class UdpPending;
 
-  /// Runs the rules for ctx; fills ctx.rule / ctx.outbound.
-  Decision decide(conn::InboundContext& ctx, RouteState& st);
+  void startUdpSession(conn::InboundContext ctx, const std::shared_ptr<RouteState>& st,
+                       const Decision& d, conn::UdpReplySink* sink,
+                       std::vector<std::string> queued);
+  void sendUdp(conn::UdpNat::Session* s, const Destination& client_dst, const char* data,
+               size_t len);
 
   uv_loop_t* loop_;
   std::shared_ptr<RouteState> state_;
@@ -85,6 +94,8 @@ class Router : public conn::ConnectionHandler {
   };
   std::unordered_map<uint64_t, PendingDial> dials_;
   uint64_t next_dial_ = 1;
+  // UDP flows whose routing is still being decided (sniffing their first datagrams, resolving).
+  std::map<std::pair<conn::UdpReplySink*, std::string>, UdpPending*> udp_pending_;
 };
 
 }  // namespace veer::route
