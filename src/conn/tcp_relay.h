@@ -23,6 +23,9 @@
 namespace veer::conn {
 
 struct RelayOptions {
+  /// Use splice(2) between the two sockets when both are plain TCP (Linux). The bytes move
+  /// kernel-side through a pipe per direction; veer's memory per connection stays the same.
+  bool splice = true;
   uint32_t idle_timeout_ms = 300000;       // both directions open, no traffic
   uint32_t half_close_timeout_ms = 30000;  // one direction finished, the other silent
   size_t high_watermark = 64 * 1024;
@@ -37,20 +40,41 @@ struct RelayResult {
   size_t max_queued = 0;  // the most bytes ever queued toward one side (backpressure bound)
 };
 
-class TcpRelay {
+/// A running relay (buffered or spliced).
+class Relay {
  public:
   using DoneCallback = std::function<void(const RelayResult&)>;
+  virtual ~Relay() = default;
+  /// Closes both sides now (shutdown of veer, connection killed by the user).
+  virtual void abort(const std::string& reason) = 0;
+  virtual uint64_t up() const = 0;
+  virtual uint64_t down() const = 0;
+};
 
+/// Starts the best relay for two plain TCP streams: splice(2) when enabled and available (and
+/// the early data, if any, could be written at once), the buffered TcpRelay otherwise.
+/// Takes ownership of both handles; `done` runs exactly once, after everything is closed.
+Relay* startRelay(uv_loop_t* loop, uv_tcp_t* client, uv_tcp_t* remote, std::string early_data,
+                  const RelayOptions& opts, Relay::DoneCallback done);
+
+/// Process-wide relay counters (loop thread only).
+struct RelayStats {
+  uint64_t spliced = 0;   // relays that ran on splice(2)
+  uint64_t buffered = 0;  // relays that ran on the buffered copy
+};
+const RelayStats& relayStats();
+
+class TcpRelay : public Relay {
+ public:
   /// Takes ownership of both heap-allocated, connected handles (their `data` is overwritten).
   /// `done` runs exactly once, after both handles are closed.
   static TcpRelay* start(uv_loop_t* loop, uv_tcp_t* client, uv_tcp_t* remote,
                          std::string early_data, const RelayOptions& opts, DoneCallback done);
 
-  /// Closes both sides now (shutdown of veer, connection killed by the user).
-  void abort(const std::string& reason);
+  void abort(const std::string& reason) override;
 
-  uint64_t up() const { return dirs_[0].bytes; }
-  uint64_t down() const { return dirs_[1].bytes; }
+  uint64_t up() const override { return dirs_[0].bytes; }
+  uint64_t down() const override { return dirs_[1].bytes; }
 
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
@@ -74,7 +98,7 @@ class TcpRelay {
   struct WriteReq;
 
   TcpRelay(uv_loop_t* loop, const RelayOptions& opts, DoneCallback done);
-  ~TcpRelay();
+  ~TcpRelay() override;
 
   void startReading(Direction& d);
   void onRead(Direction& d, ssize_t nread, const uv_buf_t* buf);

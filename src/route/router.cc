@@ -317,8 +317,8 @@ class Router::TcpSession : public conn::Closable {
     uv_tcp_t* remote = remote_;
     client_ = nullptr;
     remote_ = nullptr;
-    relay_ = conn::TcpRelay::start(router_->loop_, client, remote, std::move(early_),
-                                   state_->relay, [this](const conn::RelayResult& r) {
+    relay_ = conn::startRelay(router_->loop_, client, remote, std::move(early_),
+                              state_->relay, [this](const conn::RelayResult& r) {
                                      LOG_INFO("%s closed: %s, up %llu B, down %llu B",
                                               describeCtx(ctx_).c_str(), r.reason.c_str(),
                                               static_cast<unsigned long long>(r.up),
@@ -373,7 +373,7 @@ class Router::TcpSession : public conn::Closable {
   uint64_t dial_id_ = 0;
   uint64_t resolve_id_ = 0;
   uv_timer_t* sniff_timer_ = nullptr;
-  conn::TcpRelay* relay_ = nullptr;
+  conn::Relay* relay_ = nullptr;
   bool sniffing_ = false;
   bool replied_ = false;
   bool client_eof_ = false;

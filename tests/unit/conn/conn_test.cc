@@ -227,11 +227,12 @@ TEST_F(LoopTest, CancelledDialNeverCallsBack) {
 }
 
 // A relay between an accepted "client" connection and a dialed "remote" one.
-class RelayTest : public LoopTest {
+class RelayTest : public LoopTest, public ::testing::WithParamInterface<bool> {
  protected:
   // Starts: a uv listener that the test client connects to, and a blocking server socket the
   // relay dials. Returns once the relay runs; client_fd_ and server_fd_ are the peers.
-  void setUpRelay(const RelayOptions& opts, std::string early = {}) {
+  void setUpRelay(RelayOptions opts, std::string early = {}) {
+    opts.splice = GetParam();
     uint16_t sport;
     server_listener_ = listenSocket(16, sport);
     uv_tcp_init(&loop_, &listener_);
@@ -262,11 +263,10 @@ class RelayTest : public LoopTest {
     server_fd_ = accept(server_listener_, nullptr, nullptr);
     ASSERT_GE(server_fd_, 0);
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    TcpRelay::start(&loop_, accepted_, remote, std::move(early), opts,
-                    [this](const RelayResult& r) {
-                      result_ = r;
-                      ++done_;
-                    });
+    startRelay(&loop_, accepted_, remote, std::move(early), opts, [this](const RelayResult& r) {
+      result_ = r;
+      ++done_;
+    });
   }
   void TearDown() override {
     if (client_fd_ >= 0) close(client_fd_);
@@ -308,7 +308,7 @@ std::string pattern(size_t n) {
   return s;
 }
 
-TEST_F(RelayTest, EarlyDataArrivesFirstInOneSegment) {
+TEST_P(RelayTest, EarlyDataArrivesFirstInOneSegment) {
   setUpRelay(RelayOptions{}, "HEADER+EARLY");
   std::string got;
   std::thread server([&] {
@@ -327,7 +327,7 @@ TEST_F(RelayTest, EarlyDataArrivesFirstInOneSegment) {
   EXPECT_EQ(result_.up, 12u);
 }
 
-TEST_F(RelayTest, ClientHalfCloseStillReceivesFullResponse) {
+TEST_P(RelayTest, ClientHalfCloseStillReceivesFullResponse) {
   setUpRelay(RelayOptions{});
   const std::string request = pattern(200000);
   const std::string response = pattern(3000000);
@@ -353,7 +353,7 @@ TEST_F(RelayTest, ClientHalfCloseStillReceivesFullResponse) {
   EXPECT_EQ(result_.down, response.size());
 }
 
-TEST_F(RelayTest, ServerHalfCloseStillReceivesClientData) {
+TEST_P(RelayTest, ServerHalfCloseStillReceivesClientData) {
   setUpRelay(RelayOptions{});
   const std::string upload = pattern(2000000);
   std::string server_got, client_got;
@@ -382,7 +382,7 @@ TEST_F(RelayTest, ServerHalfCloseStillReceivesClientData) {
   EXPECT_EQ(result_.reason, "done");
 }
 
-TEST_F(RelayTest, RemoteResetIsPassedOnAsReset) {
+TEST_P(RelayTest, RemoteResetIsPassedOnAsReset) {
   setUpRelay(RelayOptions{});
   linger lg{1, 0};
   setsockopt(server_fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -397,7 +397,7 @@ TEST_F(RelayTest, RemoteResetIsPassedOnAsReset) {
   EXPECT_EQ(errno, ECONNRESET);
 }
 
-TEST_F(RelayTest, IdleTimeoutClosesBoth) {
+TEST_P(RelayTest, IdleTimeoutClosesBoth) {
   RelayOptions o;
   o.idle_timeout_ms = 200;
   setUpRelay(o);
@@ -408,7 +408,7 @@ TEST_F(RelayTest, IdleTimeoutClosesBoth) {
   EXPECT_EQ(recv(client_fd_, &c, 1, 0), 0);  // orderly close seen by the client
 }
 
-TEST_F(RelayTest, HalfCloseTimerEndsAHalfOpenRelay) {
+TEST_P(RelayTest, HalfCloseTimerEndsAHalfOpenRelay) {
   RelayOptions o;
   o.half_close_timeout_ms = 200;
   setUpRelay(o);
@@ -418,7 +418,7 @@ TEST_F(RelayTest, HalfCloseTimerEndsAHalfOpenRelay) {
   EXPECT_EQ(result_.reason, "half-close timeout");
 }
 
-TEST_F(RelayTest, SlowReaderBoundsQueuedBytes) {
+TEST_P(RelayTest, SlowReaderBoundsQueuedBytes) {
   RelayOptions o;
   setUpRelay(o);
   const size_t total = 64u << 20;  // 64 MiB pushed at a client that reads slowly at first
@@ -449,6 +449,11 @@ TEST_F(RelayTest, SlowReaderBoundsQueuedBytes) {
   EXPECT_LE(result_.max_queued, o.high_watermark + loop::BufferPool::kMaxSize);
   EXPECT_EQ(loop::BufferPool::local().outstanding(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(BufferedAndSplice, RelayTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? std::string("Splice") : std::string("Buffered");
+                         });
 
 TEST_F(LoopTest, ManyShortRelaysLeaveNoFdsOrRelays) {
   uint16_t sport;
