@@ -164,8 +164,9 @@ void setId(std::vector<uint8_t>& wire, uint16_t id);
 /// RFC 1035 §4.2.2 TCP framing: a two-byte big-endian length before each message.
 std::vector<uint8_t> frameTcp(ByteView message);
 
-/// Reassembles framed messages from a TCP byte stream fed in arbitrary pieces. Buffers at most
-/// one message (64 KiB + 2).
+/// Reassembles framed messages from a TCP byte stream fed in arbitrary pieces. It holds what it
+/// is fed: callers drain next() after each feed(), which keeps it below one message (64 KiB + 2)
+/// plus one read.
 class TcpDeframer {
  public:
   void feed(ByteView data);

@@ -110,6 +110,30 @@ TEST_F(DnsConfigTest, HostsServerAnswers) {
   EXPECT_NE(nx.error().message().find("NXDOMAIN"), std::string::npos);
 }
 
+TEST_F(DnsConfigTest, HostsFiles) {
+  std::string path = ::testing::TempDir() + "veer_hosts_" + std::to_string(::getpid());
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("# comment\n127.0.0.1 localhost\n10.0.0.5  nas.lan  NAS  # trailing\n"
+               "fe80::1%eth0 zoned\nfd00::5 nas.lan\n",
+               f);
+    std::fclose(f);
+  }
+  makeRouter(R"({"servers": [{"type": "hosts", "tag": "h", "path": ")" + path + R"("}]})");
+  ASSERT_NE(router_, nullptr);
+  auto r = lookup("nas.lan", Strategy::PreferIpv4);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(strings(r->addresses), (std::vector<std::string>{"10.0.0.5", "fd00::5"}));
+  auto alias = lookup("NAS", Strategy::PreferIpv4);  // aliases count, case-insensitively
+  ASSERT_TRUE(alias.has_value());
+  EXPECT_EQ(strings(alias->addresses), (std::vector<std::string>{"10.0.0.5"}));
+  EXPECT_FALSE(lookup("zoned").has_value());  // zone ids are skipped, not misread
+  std::remove(path.c_str());
+  auto d = reject(R"({"servers": [{"type": "hosts", "tag": "h", "path": "/nonexistent/hosts"}]})");
+  EXPECT_TRUE(mentions(d, "cannot read hosts file")) << describe(d);
+}
+
 TEST_F(DnsConfigTest, RejectRuleAndRcodeServer) {
   makeRouter(R"({"servers": [{"type": "hosts", "tag": "h", "predefined": {"a.test": "1.1.1.1"}},
                              {"tag": "r", "address": "rcode://name_error"}],
