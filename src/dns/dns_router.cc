@@ -644,6 +644,16 @@ uint64_t DnsRouter::lookup(const std::string& name, Strategy s, const Context& c
     });
     return id;
   }
+  if (op.name.empty()) {
+    deferrer_->post([this, id] {
+      auto it = ops_.find(id);
+      if (it == ops_.end()) return;
+      Callback done = std::move(it->second->lookup_cb);
+      ops_.erase(it);
+      done(unexpected(Error("dns: empty domain name")));
+    });
+    return id;
+  }
   bool want4 = op.strategy != Strategy::Ipv6Only;
   bool want6 = op.strategy != Strategy::Ipv4Only;
   op.types[0] = want4 ? rrtype::kA : 0;
@@ -710,7 +720,9 @@ void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& 
                                 uint16_t type, const Context& ctx) {
   std::string canon = canonicalName(name);
   Route route = selectRoute(canon, type, ctx.inbound);
-  Op& op = *ops_[op_id];
+  auto op_it = ops_.find(op_id);
+  if (op_it == ops_.end()) return;
+  Op& op = *op_it->second;
   if (route.rule && route.rule->rewrite_ttl) op.rewrite_ttl[slot] = route.rule->rewrite_ttl;
   if (route.rule && route.rule->reject) {
     ++stats_.rejected;
@@ -778,7 +790,8 @@ void DnsRouter::onUpstream(const CacheKey& flight, std::optional<CacheKey> cache
   }
   auto msg = parseMessage(*reply);
   if (!msg) {
-    coalescer_.complete(flight, unexpected(msg.error().wrap("dns/" + flight.server)));
+    std::string tag = flight.server.substr(0, flight.server.find('\x01'));
+    coalescer_.complete(flight, unexpected(msg.error().wrap("dns/" + tag)));
     return;
   }
   if (cache_key) cache_.put(*cache_key, *msg, uv_now(loop_));

@@ -221,6 +221,11 @@ TEST_F(DnsConfigTest, IpLiteralResolvesToItselfAsynchronously) {
   });
   EXPECT_FALSE(called);  // never synchronously
   EXPECT_TRUE(runUntil(&loop_, [&] { return called; }));
+  auto empty = lookup("");
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_NE(empty.error().message().find("empty"), std::string::npos);
+  auto bad = lookup("a..b");
+  EXPECT_FALSE(bad.has_value());
 }
 
 TEST_F(DnsConfigTest, CancelledLookupNeverCallsBack) {
