@@ -7,6 +7,7 @@
 #include "app/runtime.h"
 #include "app/lint.h"
 #include "config/config.h"
+#include "dns/dns_router.h"
 
 #ifndef VEER_VERSION
 #define VEER_VERSION "0.0.0"
@@ -116,6 +117,17 @@ int cmdCheck(const std::vector<std::string>& args) {
   if (!enterDir(f)) return 1;
   DiagList diags;
   auto cfg = config::load(f.config, diags);
+  if (cfg && cfg->has_dns) {
+    // The DNS module validates its own section (servers, rules, FakeIP ranges); build it on a
+    // scratch loop and take it down again.
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    {
+      auto d = dns::DnsRouter::create(&loop, cfg->dns, cfg->file, diags);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
   lintConfig(cfg.get(), diags);
   if (f.json) {
     std::printf("%s\n", config::formatDiagsJson(diags).c_str());

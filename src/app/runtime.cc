@@ -1,12 +1,13 @@
 #include "app/runtime.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/log.h"
 #include "loop/defer.h"
 #include "loop/uv_util.h"
 #include "outbound/outbound.h"
-#include "route/rules_decider.h"
+#include "route/dns_glue.h"
 
 namespace veer::app {
 
@@ -29,8 +30,15 @@ static conn::DomainStrategy strategyOf(const std::string& s) {
 }
 
 std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg, uv_loop_t* loop,
-                                                       conn::HostResolver* resolver) {
+                                                       conn::HostResolver* resolver,
+                                                       std::shared_ptr<dns::DnsRouter> dns) {
   auto st = std::make_shared<route::RouteState>();
+  if (dns) {
+    // With a `dns` section, every name veer resolves goes through it.
+    st->dns = dns;
+    st->owned_resolver = std::make_unique<route::DnsHostResolver>(dns);
+    resolver = st->owned_resolver.get();
+  }
   for (const auto& o : cfg.outbounds) {
     if (o.type == "direct") {
       outbound::DirectOptions d;
@@ -53,7 +61,11 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
     st->outbounds[st->final_outbound] =
         outbound::makeDirect(st->final_outbound, loop, resolver, outbound::DirectOptions{});
   }
-  if (cfg.engine) st->decider = std::make_unique<route::RulesDecider>(cfg.engine);
+  // VEER_SPLICE=0 turns splice(2) off (for benchmarks and for kernels where it misbehaves).
+  const char* sp = std::getenv("VEER_SPLICE");
+  st->relay.splice = !(sp != nullptr && std::string(sp) == "0");
+  st->engine = cfg.engine;
+  st->resolver = resolver;
   return st;
 }
 
@@ -70,7 +82,17 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
     }
     log_output_ = cfg->log.output;
   }
-  auto state = buildState(*cfg, &loop_, resolver_.get());
+  std::shared_ptr<dns::DnsRouter> dns;
+  if (cfg->has_dns) {
+    DiagList diags;
+    auto d = dns::DnsRouter::create(&loop_, cfg->dns, cfg->file, diags);
+    if (!d) {
+      LOG_ERROR("dns: %s", config::formatDiags(diags).c_str());
+      return false;
+    }
+    dns = std::shared_ptr<dns::DnsRouter>(std::move(*d));
+  }
+  auto state = buildState(*cfg, &loop_, resolver_.get(), dns);
   // Inbounds are rebuilt: the old listeners close first (libuv closes the fd at once), so the
   // new ones can bind the same ports. Connections already handed to the router keep running
   // on the old generation.
@@ -89,6 +111,9 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
     lo.tcp_fast_open = ic.tcp_fast_open;
     lo.reuse_addr = ic.reuse_addr;
     lo.udp_timeout_ms = ic.udp_timeout_ms;
+    lo.sniff = ic.sniff;
+    lo.sniff_override_destination = ic.sniff_override_destination;
+    lo.sniff_timeout_ms = ic.sniff_timeout_ms;
     inbound::InboundPtr in;
     if (ic.type == "mixed" || ic.type == "socks" || ic.type == "http") {
       inbound::MixedOptions mo;

@@ -28,7 +28,8 @@ class Runtime {
   void reload();
   void stop();
   static std::shared_ptr<route::RouteState> buildState(const config::Config& cfg, uv_loop_t* loop,
-                                                       conn::HostResolver* resolver);
+                                                       conn::HostResolver* resolver,
+                                                       std::shared_ptr<dns::DnsRouter> dns);
 
   std::string config_path_;
   uv_loop_t loop_{};

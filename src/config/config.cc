@@ -71,6 +71,9 @@ const std::set<std::string>& knownUnimplementedTop() {
   return s;
 }
 
+// The raw member `key` of the object an ObjectReader reads (for positions).
+const json::Value* v_of(json::ObjectReader& r, std::string_view key) { return r.get(key); }
+
 class Loader {
  public:
   Loader(Config& cfg, DiagList& diags, const LoadOptions& opts)
@@ -85,13 +88,6 @@ class Loader {
       cfg_.dns = *v;
       if (!v->isObject()) {
         r.errorAt(*v, "dns", std::string("expected an object, got ") + v->typeName());
-      } else if (!v->members.empty()) {
-        // Never ignore configuration silently: until the DNS module is wired in, say so.
-        const auto& m = v->members.front();
-        d_.error(file_, m.key_pos.line, m.key_pos.column, "dns",
-                 "the \"dns\" section is not implemented by this build of veer yet (field \"" +
-                     m.key + "\"); names are resolved with the system resolver",
-                 "unsupported");
       }
     }
     if (const auto* v = r.get("inbounds")) parseList(*v, "inbounds", [&](const json::Value& e, const std::string& p) { parseInbound(e, p); });
@@ -154,9 +150,21 @@ class Loader {
                   std::string("inbound field \"") + f + "\" is not implemented by veer");
       }
     }
+    // Legacy sniffing (sing-box <= 1.12): still honoured, as older configs rely on it, with a
+    // warning that names the replacement.
+    if (r.boolean("sniff", in.sniff) && in.sniff) {
+      const json::Value* sv = v_of(r, "sniff");
+      d_.warning(file_, sv ? sv->pos.line : 0, sv ? sv->pos.column : 0, r.memberPath("sniff"),
+                 "inbound \"sniff\" is deprecated (removed in sing-box 1.13); veer still honours "
+                 "it; the replacement is a rule {\"inbound\": \"" + in.tag +
+                     "\", \"action\": \"sniff\"}",
+                 "deprecated");
+    }
+    r.boolean("sniff_override_destination", in.sniff_override_destination);
+    uint64_t sniff_ms;
+    if (r.durationMs("sniff_timeout", sniff_ms)) in.sniff_timeout_ms = static_cast<uint32_t>(sniff_ms);
     // Removed in sing-box 1.13 (replaced by route actions): name the replacement.
-    for (const char* f : {"sniff", "sniff_override_destination", "sniff_timeout",
-                          "domain_strategy", "udp_disable_domain_unmapping"}) {
+    for (const char* f : {"domain_strategy", "udp_disable_domain_unmapping"}) {
       if (const auto* v = r.get(f)) {
         r.errorAt(*v, r.memberPath(f),
                   std::string("legacy inbound field \"") + f +
@@ -201,11 +209,19 @@ class Loader {
       }
       r.str("override_address", in.override_address);
       r.u16("override_port", in.override_port);
+    } else if (in.type == "redirect") {
+      parseListenFields(r, in);
+    } else if (in.type == "tproxy") {
+      parseListenFields(r, in);
+      r.str("network", in.network);
+      if (!in.network.empty() && in.network != "tcp" && in.network != "udp") {
+        r.error("network", "network must be \"tcp\" or \"udp\" (or absent for both)");
+      }
     } else {
       const json::Value* t = v.find("type");
       d_.error(file_, t->pos.line, t->pos.column, path + ".type",
                "inbound type \"" + in.type + "\" is not implemented by veer (mixed, socks, "
-               "http, direct)",
+               "http, direct, redirect, tproxy)",
                "unsupported");
       r.finish();
       return;

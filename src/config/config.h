@@ -35,7 +35,7 @@ struct UserOption {
 };
 
 struct InboundOptions {
-  std::string type;  // mixed | socks | http | direct
+  std::string type;  // mixed | socks | http | direct | redirect | tproxy
   std::string tag;
   rules::SourcePos pos;
   std::string listen = "127.0.0.1";
@@ -44,7 +44,11 @@ struct InboundOptions {
   bool reuse_addr = false;
   uint32_t udp_timeout_ms = 300000;  // sing-box default 5m
   std::vector<UserOption> users;     // mixed/socks/http
-  // direct
+  // Legacy sniffing (sing-box <= 1.12 inbound fields), honoured with a deprecation warning.
+  bool sniff = false;
+  bool sniff_override_destination = false;
+  uint32_t sniff_timeout_ms = 300;
+  // direct, tproxy
   std::string network;  // "", "tcp", "udp"
   std::string override_address;
   uint16_t override_port = 0;

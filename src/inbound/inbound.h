@@ -26,6 +26,16 @@ struct ListenOptions {
   bool reuse_addr = false;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t udp_timeout_ms = 300000;
+  bool sniff = false;  // legacy inbound sniffing (see conn::InboundContext)
+  bool sniff_override_destination = false;
+  uint32_t sniff_timeout_ms = 300;
+  /// Copies the sniffing and UDP settings into a connection's context.
+  void applyTo(conn::InboundContext& ctx) const {
+    ctx.udp_timeout_ms = udp_timeout_ms;
+    ctx.sniff = sniff;
+    ctx.sniff_override_destination = sniff_override_destination;
+    ctx.sniff_timeout_ms = sniff_timeout_ms;
+  }
 };
 
 struct MixedOptions {
@@ -38,6 +48,25 @@ struct DirectInboundOptions {
   bool tcp = true, udp = true;  // "network": "tcp" | "udp" | both when empty
   std::string override_address;
   uint16_t override_port = 0;
+};
+
+/// `redirect` (TCP only): connections that the firewall redirected (nft `redirect`, iptables
+/// REDIRECT) to the listener; the original destination is read from conntrack with
+/// SO_ORIGINAL_DST (IPv4) or IP6T_SO_ORIGINAL_DST (IPv6). Linux only.
+struct RedirectOptions {
+  ListenOptions listen;
+};
+
+/// `tproxy`: TCP and UDP that the firewall sent to the listener with TPROXY. Listening sockets
+/// are IP(V6)_TRANSPARENT; the TCP original destination is the accepted socket's local
+/// address, the UDP one comes from the IP(V6)_ORIGDSTADDR control message. UDP replies leave
+/// from transparent sockets bound to the original destination, shared by every client and
+/// bounded (least recently used closed first). Linux only.
+struct TproxyOptions {
+  ListenOptions listen;
+  bool tcp = true, udp = true;  // "network": "tcp" | "udp" | both when empty
+  size_t max_reply_sockets = 256;
+  size_t max_udp_clients = 16384;  // above the router's NAT table size, so that it evicts first
 };
 
 class Inbound {
@@ -64,6 +93,16 @@ InboundPtr makeMixed(std::string tag, uv_loop_t* loop, conn::ConnectionHandler* 
                      const MixedOptions& opts);
 InboundPtr makeDirectInbound(std::string tag, uv_loop_t* loop, conn::ConnectionHandler* handler,
                              const DirectInboundOptions& opts);
+
+InboundPtr makeRedirect(std::string tag, uv_loop_t* loop, conn::ConnectionHandler* handler,
+                        const RedirectOptions& opts);
+InboundPtr makeTproxy(std::string tag, uv_loop_t* loop, conn::ConnectionHandler* handler,
+                      const TproxyOptions& opts);
+
+/// True when `dst` is `port` on one of this host's own addresses: a connection or datagram that
+/// reached a transparent listener without being redirected (routing it would loop back into
+/// veer). Linux; the address list is cached for a few seconds.
+bool isOwnListener(uv_loop_t* loop, const SocketAddress& dst, uint16_t port);
 
 /// Binds a TCP listener (uv_tcp_t must be initialised). "::" listens dual-stack.
 Status listenTcp(uv_tcp_t* tcp, const ListenOptions& opts, uv_connection_cb cb);

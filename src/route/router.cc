@@ -71,6 +71,10 @@ class Router::TcpSession : public conn::Closable {
 
   void start() {
     router_->tracker_.add(ctx_.id, ctx_, this);
+    if (!router_->unmapDestination(ctx_, *state_)) {
+      fail(conn::DialFailure::Unreachable, "missing fakeip record");
+      return;
+    }
     walk();
   }
 
@@ -244,9 +248,18 @@ class Router::TcpSession : public conn::Closable {
       return;
     }
     if (d.kind == Decision::Kind::HijackDns) {
-      LOG_WARN("%s hijack-dns over TCP is not available in this build; closing",
-               describeCtx(ctx_).c_str());
-      fail(conn::DialFailure::Other, "hijack-dns unavailable");
+      if (!state_->dns) {
+        LOG_WARN("%s hijack-dns needs a \"dns\" section; closing", describeCtx(ctx_).c_str());
+        fail(conn::DialFailure::Other, "hijack-dns without dns");
+        return;
+      }
+      LOG_INFO("%s hijacked by %s", describeCtx(ctx_).c_str(), d.rule.c_str());
+      if (reply_ && !replied_) {
+        replied_ = true;
+        writeClient(reply_(conn::DialFailure::None), 3);
+      } else {
+        startDnsSession();
+      }
       return;
     }
     out_ = state_->find(d.outbound);
@@ -303,7 +316,9 @@ class Router::TcpSession : public conn::Closable {
   }
 
   void afterWrite(int then) {
-    if (then == 1) {
+    if (then == 3) {
+      startDnsSession();
+    } else if (then == 1) {
       startRelay();
     } else if (then == 2) {
       beginSniffRead();
@@ -329,6 +344,8 @@ class Router::TcpSession : public conn::Closable {
     // A client that half-closed while we were sniffing: pass the EOF on now.
     if (client_eof_) LOG_DEBUG("%s client half-closed during sniffing", describeCtx(ctx_).c_str());
   }
+
+  void startDnsSession();
 
   void fail(conn::DialFailure f, const std::string& why, bool send_reply = true) {
     std::string reply = send_reply && reply_ && !replied_ ? reply_(f) : std::string();
@@ -395,6 +412,12 @@ class Router::UdpPending {
   void start(const char* data, size_t len) {
     queued_.emplace_back(data, len);
     dests_.push_back(ctx_.destination);
+    if (!router_->unmapDestination(ctx_, *state_)) {
+      LOG_INFO("%s missing fakeip record; dropped", describeCtx(ctx_).c_str());
+      router_->udp_pending_.erase({sink_, key_});
+      delete this;
+      return;
+    }
     walk();
   }
 
@@ -421,13 +444,16 @@ class Router::UdpPending {
         conn::InboundContext ctx = std::move(ctx_);
         Decision d = walk_.decision;
         std::vector<std::string> q = std::move(queued_);
-        std::vector<Destination> dests = std::move(dests_);
         conn::UdpReplySink* sink = sink_;
         r->udp_pending_.erase({sink_, key_});
         stopTimer();
         delete this;
+        if (d.kind == Decision::Kind::HijackDns) {
+          ctx.rule = d.rule;
+          r->hijackUdp(ctx, st, sink, std::move(q));
+          return;
+        }
         r->startUdpSession(std::move(ctx), st, d, sink, std::move(q));
-        (void)dests;
         return;
       }
       case Walk::Step::Sniff: {
@@ -521,6 +547,192 @@ class Router::UdpPending {
   uint64_t resolve_id_ = 0;
   bool sniffing_ = false;
 };
+
+// hijack-dns over TCP: length-prefixed DNS messages, answered one after another by veer's DNS,
+// until the client closes or stays silent for 10 s (sing-box's read deadline).
+class Router::DnsTcpSession : public conn::Closable {
+ public:
+  DnsTcpSession(Router* r, std::shared_ptr<RouteState> st, conn::InboundContext ctx,
+                uv_tcp_t* client, std::string early)
+      : router_(r), state_(std::move(st)), ctx_(std::move(ctx)), client_(client),
+        buf_(std::move(early)) {
+    client_->data = this;
+  }
+
+  void start() {
+    router_->tracker_.add(ctx_.id, ctx_, this);
+    timer_ = new uv_timer_t;
+    uv_timer_init(router_->loop_, timer_);
+    timer_->data = this;
+    arm();
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(client_),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          buf->base = loop::BufferPool::local().acquire(4096);
+          buf->len = 4096;
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          auto* self = static_cast<DnsTcpSession*>(s->data);
+          if (n > 0) self->buf_.append(buf->base, static_cast<size_t>(n));
+          if (buf->base) loop::BufferPool::local().release(buf->base, buf->len);
+          if (n < 0) {
+            self->eof_ = true;
+            uv_read_stop(s);
+            if (self->pending_.empty()) self->closeNow("client closed");
+            return;
+          }
+          self->arm();
+          self->process();
+        });
+    process();
+  }
+
+  void closeNow(const std::string& reason) override {
+    if (closing_) return;
+    closing_ = true;
+    for (uint64_t id : pending_) state_->dns->cancel(id);
+    pending_.clear();
+    LOG_INFO("%s dns session closed: %s, %llu queries", describeCtx(ctx_).c_str(), reason.c_str(),
+             static_cast<unsigned long long>(queries_));
+    loop::closeHandle(timer_, [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    loop::closeHandle(client_, [](uv_handle_t* h) {
+      auto* self = static_cast<DnsTcpSession*>(h->data);
+      delete reinterpret_cast<uv_tcp_t*>(h);
+      self->router_->tracker_.remove(self->ctx_.id);
+      delete self;
+    });
+  }
+  uint64_t bytesUp() const override { return up_; }
+  uint64_t bytesDown() const override { return down_; }
+
+ private:
+  void arm() {
+    uv_timer_start(timer_, [](uv_timer_t* t) {
+      static_cast<DnsTcpSession*>(t->data)->closeNow("idle");
+    }, 10000, 0);
+  }
+
+  void process() {
+    while (!closing_ && buf_.size() >= 2) {
+      size_t len = (static_cast<uint8_t>(buf_[0]) << 8) | static_cast<uint8_t>(buf_[1]);
+      if (len < 12) {
+        closeNow("malformed DNS message length");
+        return;
+      }
+      if (buf_.size() < 2 + len) return;
+      std::vector<uint8_t> q(buf_.begin() + 2, buf_.begin() + 2 + static_cast<long>(len));
+      buf_.erase(0, 2 + len);
+      up_ += len;
+      ++queries_;
+      ++router_->dns_hijacked_;
+      // Bound the queries in flight per connection: a client cannot queue unbounded work.
+      if (pending_.size() >= 64) {
+        closeNow("too many queries in flight");
+        return;
+      }
+      uint64_t id = state_->dns->exchange(
+          std::move(q), dns::DnsRouter::Context{ctx_.inbound_tag}, true,
+          [this](Result<std::vector<uint8_t>> r) {
+            // Completed ids are removed lazily: the callback does not know its own id.
+            pending_.erase(pending_.begin());
+            if (closing_) return;
+            if (r) {
+              std::string out;
+              out.push_back(static_cast<char>(r->size() >> 8));
+              out.push_back(static_cast<char>(r->size() & 0xff));
+              out.append(reinterpret_cast<const char*>(r->data()), r->size());
+              down_ += r->size();
+              write(std::move(out));
+            }
+            if (eof_ && pending_.empty()) closeNow("client closed");
+          });
+      pending_.push_back(id);
+    }
+    if (buf_.size() > 70000) closeNow("oversized DNS message");
+  }
+
+  void write(std::string data) {
+    struct W {
+      uv_write_t req;
+      std::string data;
+    };
+    auto* w = new W{{}, std::move(data)};
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(client_), &b, 1,
+                 [](uv_write_t* req, int) { delete static_cast<W*>(req->data); }) != 0) {
+      delete w;
+    }
+  }
+
+  Router* router_;
+  std::shared_ptr<RouteState> state_;
+  conn::InboundContext ctx_;
+  uv_tcp_t* client_;
+  std::string buf_;
+  uv_timer_t* timer_ = nullptr;
+  std::vector<uint64_t> pending_;
+  uint64_t up_ = 0, down_ = 0, queries_ = 0;
+  bool eof_ = false;
+  bool closing_ = false;
+};
+
+void Router::TcpSession::startDnsSession() {
+  uv_tcp_t* c = client_;
+  client_ = nullptr;
+  router_->tracker_.remove(ctx_.id);
+  auto* d = new DnsTcpSession(router_, state_, ctx_, c, std::move(early_));
+  d->start();
+  closing_ = true;
+  delete this;
+}
+
+bool Router::unmapDestination(conn::InboundContext& ctx, const RouteState& st) {
+  if (!st.dns || ctx.destination.isDomain() || !ctx.destination.ip.valid()) return true;
+  IpAddress ip = ctx.destination.ip.unmap();
+  bool fake = st.dns->isFakeIp(ip);
+  auto domain = st.dns->lookupDomain(ip);
+  if (fake) {
+    if (!domain) return false;
+    // A FakeIP stands for its domain: the connection goes to the domain (sing-box).
+    ctx.original_destination = ctx.destination;
+    Destination d;
+    d.domain = *domain;
+    d.port = ctx.destination.port;
+    ctx.destination = d;
+    return true;
+  }
+  // reverse_mapping: the name a recent answer gave this address, for matching only.
+  if (domain && ctx.sniffed_domain.empty()) ctx.sniffed_domain = *domain;
+  return true;
+}
+
+void Router::hijackUdp(const conn::InboundContext& ctx, const std::shared_ptr<RouteState>& st,
+                       conn::UdpReplySink* sink, std::vector<std::string> queries) {
+  if (!st->dns) {
+    LOG_WARN("%s hijack-dns needs a \"dns\" section; dropped", describeCtx(ctx).c_str());
+    return;
+  }
+  LOG_DEBUG("%s hijacked by %s", describeCtx(ctx).c_str(), ctx.rule.c_str());
+  Destination from = ctx.original_destination.valid() ? ctx.original_destination : ctx.destination;
+  for (auto& q : queries) {
+    ++dns_hijacked_;
+    auto id = std::make_shared<uint64_t>(0);
+    *id = st->dns->exchange(std::vector<uint8_t>(q.begin(), q.end()),
+                            dns::DnsRouter::Context{ctx.inbound_tag}, false,
+                            [this, id, from](Result<std::vector<uint8_t>> r) {
+                              auto it = hijack_ops_.find(*id);
+                              if (it == hijack_ops_.end()) return;
+                              conn::UdpReplySink* s = it->second.sink;
+                              hijack_ops_.erase(it);
+                              if (r) {
+                                s->sendReply(from, reinterpret_cast<const char*>(r->data()),
+                                             r->size());
+                              }
+                            });
+    hijack_ops_[*id] = HijackOp{st->dns, sink};
+  }
+}
 
 Router::Router(uv_loop_t* loop) : loop_(loop), nat_(loop, 4096) {
   nat_.on_close = [](const conn::UdpNat::Session& s, const std::string& reason) {
@@ -686,6 +898,14 @@ void Router::sendUdp(conn::UdpNat::Session* s, const Destination& client_dst, co
 }
 
 void Router::udpSinkClosed(conn::UdpReplySink* sink) {
+  for (auto it = hijack_ops_.begin(); it != hijack_ops_.end();) {
+    if (it->second.sink == sink) {
+      it->second.dns->cancel(it->first);
+      it = hijack_ops_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = udp_pending_.begin(); it != udp_pending_.end();) {
     if (it->first.first == sink) {
       it->second->abandon();
@@ -699,6 +919,8 @@ void Router::udpSinkClosed(conn::UdpReplySink* sink) {
 
 void Router::closeAll(const std::string& reason) {
   tracker_.closeAll(reason);
+  for (auto& [id, op] : hijack_ops_) op.dns->cancel(id);
+  hijack_ops_.clear();
   for (auto& [k, p] : udp_pending_) p->abandon();
   udp_pending_.clear();
   nat_.closeAll();

@@ -18,6 +18,7 @@
 #include "conn/udp_nat.h"
 #include "outbound/outbound.h"
 #include "route/decision.h"
+#include "dns/dns_router.h"
 #include "rules/rule_engine.h"
 
 namespace veer::route {
@@ -26,6 +27,9 @@ namespace veer::route {
 /// connections keep the generation they started with (shared_ptr), so a reload never pulls an
 /// outbound from under a connection.
 struct RouteState {
+  // Declared first so that they outlive the outbounds that use them.
+  std::shared_ptr<dns::DnsRouter> dns;                 // the `dns` section (hijack-dns, FakeIP)
+  std::unique_ptr<conn::HostResolver> owned_resolver;  // over `dns`, when there is one
   std::map<std::string, outbound::OutboundPtr> outbounds;
   std::shared_ptr<const rules::RuleEngine> engine;  // null: everything goes to final
   conn::HostResolver* resolver = nullptr;          // for the resolve action
@@ -72,8 +76,16 @@ class Router : public conn::ConnectionHandler {
  private:
   class TcpSession;
   class UdpPending;
+  class DnsTcpSession;
   friend class TcpSession;
   friend class UdpPending;
+  friend class DnsTcpSession;
+
+  /// Maps a FakeIP (or, with reverse_mapping, a recently resolved) destination back to its
+  /// domain before the rules run. False when the connection must fail (unknown FakeIP).
+  bool unmapDestination(conn::InboundContext& ctx, const RouteState& st);
+  void hijackUdp(const conn::InboundContext& ctx, const std::shared_ptr<RouteState>& st,
+                 conn::UdpReplySink* sink, std::vector<std::string> queries);
 
   void startUdpSession(conn::InboundContext ctx, const std::shared_ptr<RouteState>& st,
                        const Decision& d, conn::UdpReplySink* sink,
@@ -96,6 +108,13 @@ class Router : public conn::ConnectionHandler {
   uint64_t next_dial_ = 1;
   // UDP flows whose routing is still being decided (sniffing their first datagrams, resolving).
   std::map<std::pair<conn::UdpReplySink*, std::string>, UdpPending*> udp_pending_;
+  // hijacked DNS queries in flight: op id → (dns router, the sink that gets the answer)
+  struct HijackOp {
+    std::shared_ptr<dns::DnsRouter> dns;
+    conn::UdpReplySink* sink;
+  };
+  std::unordered_map<uint64_t, HijackOp> hijack_ops_;
+  uint64_t dns_hijacked_ = 0;
 };
 
 }  // namespace veer::route
