@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -223,7 +224,7 @@ class Loader {
                "inbound type \"" + in.type + "\" is not implemented by veer (mixed, socks, "
                "http, direct, redirect, tproxy)",
                "unsupported");
-      r.finish();
+      // Its other fields belong to a type veer does not know: not reported one by one.
       return;
     }
     r.finish();
@@ -237,7 +238,7 @@ class Loader {
     out.pos = posOf(v, file_, path);
     if (!r.str("type", out.type)) out.type = "";
     r.str("tag", out.tag);
-    if (out.type == "direct") {
+    auto dialFields = [&](bool allow_detour) {
       uint64_t ms;
       if (r.durationMs("connect_timeout", ms)) out.connect_timeout_ms = static_cast<uint32_t>(ms);
       if (r.durationMs("fallback_delay", ms)) out.fallback_delay_ms = static_cast<uint32_t>(ms);
@@ -260,16 +261,29 @@ class Loader {
                                          "\" (prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only)");
         }
       }
+      if (allow_detour && r.str("detour", out.detour)) {
+        const json::Value* dv = v_of(r, "detour");
+        out.detour_pos = posOf(dv ? *dv : v, file_, r.memberPath("detour"));
+      }
       for (const char* f : {"detour", "netns", "tcp_multi_path", "udp_fragment",
                             "tcp_keep_alive", "tcp_keep_alive_interval", "domain_resolver",
                             "network_strategy", "network_type", "fallback_network_type",
                             "override_address", "override_port", "proxy_protocol",
                             "reuse_addr", "disable_tcp_keep_alive"}) {
+        if (allow_detour && std::string_view(f) == "detour") continue;
         if (const auto* fv = r.get(f)) {
           r.errorAt(*fv, r.memberPath(f),
                     std::string("outbound field \"") + f + "\" is not implemented by veer");
         }
       }
+    };
+    if (out.type == "direct") {
+      dialFields(false);
+    } else if (out.type == "socks" || out.type == "http") {
+      dialFields(true);
+      parseProxyOutbound(r, v, path, out);
+    } else if (out.type == "selector" || out.type == "urltest") {
+      parseGroupOutbound(r, v, path, out);
     } else if (out.type == "block") {
       // no options
     } else {
@@ -278,13 +292,102 @@ class Loader {
       d_.error(file_, p.line, p.column, path + ".type",
                out.type.empty() ? "missing outbound \"type\""
                                 : "outbound type \"" + out.type +
-                                      "\" is not implemented by veer (direct, block)",
+                                      "\" is not implemented by veer (direct, block, socks, "
+                                      "http, selector, urltest)",
                "unsupported");
-      r.finish();
+      // Its other fields belong to a type veer does not know: not reported one by one.
       return;
     }
     r.finish();
     cfg_.outbounds.push_back(std::move(out));
+  }
+
+  void parseProxyOutbound(json::ObjectReader& r, const json::Value& v, const std::string& path,
+                          OutboundOptions& out) {
+    if (!r.str("server", out.server) || out.server.empty()) r.error("server", "missing \"server\"");
+    if (!r.u16("server_port", out.server_port)) {
+      if (!r.has("server_port")) {
+        d_.error(file_, v.pos.line, v.pos.column, path, "missing \"server_port\"", "invalid");
+      }
+    }
+    r.str("username", out.username);
+    r.str("password", out.password);
+    if (out.type == "socks") {
+      if (r.str("version", out.version) && out.version != "4" && out.version != "4a" &&
+          out.version != "5") {
+        r.error("version", "socks version must be \"4\", \"4a\" or \"5\"");
+      }
+      if (r.str("network", out.network) && !out.network.empty() && out.network != "tcp" &&
+          out.network != "udp") {
+        r.error("network", "network must be \"tcp\" or \"udp\" (or absent for both)");
+      }
+      for (const char* f : {"udp_over_tcp"}) {
+        if (const auto* fv = r.get(f)) {
+          r.errorAt(*fv, r.memberPath(f),
+                    std::string("outbound field \"") + f + "\" is not implemented by veer");
+        }
+      }
+    } else {
+      if (const auto* h = r.get("headers")) {
+        if (!h->isObject()) {
+          r.errorAt(*h, r.memberPath("headers"), "expected an object of header names to values");
+        } else {
+          for (const auto& m : h->members) {
+            if (!m.value.isString()) {
+              r.errorAt(m.value, r.memberPath("headers") + "." + m.key, "expected a string");
+            } else {
+              out.headers.emplace_back(m.key, m.value.str);
+            }
+          }
+        }
+      }
+      r.markUsed("path");
+      if (const auto* t = r.get("tls")) {
+        r.errorAt(*t, r.memberPath("tls"),
+                  "outbound field \"tls\" is not implemented by veer yet (HTTP proxies over TLS)");
+      }
+    }
+  }
+
+  void parseGroupOutbound(json::ObjectReader& r, const json::Value& v, const std::string& path,
+                          OutboundOptions& out) {
+    if (!r.strList("outbounds", out.members) || out.members.empty()) {
+      d_.error(file_, v.pos.line, v.pos.column, path + ".outbounds",
+               "a " + out.type + " outbound needs a non-empty \"outbounds\" list", "invalid");
+    }
+    const json::Value* mv = v_of(r, "outbounds");
+    out.members_pos = posOf(mv ? *mv : v, file_, r.memberPath("outbounds"));
+    r.boolean("interrupt_exist_connections", out.interrupt_exist_connections);
+    if (out.type == "selector") {
+      if (r.str("default", out.default_member)) {
+        const json::Value* dv = v_of(r, "default");
+        out.default_pos = posOf(dv ? *dv : v, file_, r.memberPath("default"));
+      }
+    } else {
+      if (r.str("url", out.url) && out.url.rfind("http://", 0) != 0) {
+        r.error("url", out.url.rfind("https://", 0) == 0
+                           ? "https URLs are not implemented by veer yet (no TLS client): use an "
+                             "http:// URL"
+                           : "url must be an http:// URL");
+      }
+      if (!r.has("url")) out.url = "http://www.gstatic.com/generate_204";
+      uint64_t ms;
+      if (r.durationMs("interval", ms)) {
+        if (ms == 0) r.error("interval", "interval must be positive");
+        out.interval_ms = static_cast<uint32_t>(ms);
+      }
+      if (const auto* tv = r.get("tolerance")) {
+        if (!tv->isInteger() || tv->type == json::Value::Type::Int) {
+          r.errorAt(*tv, r.memberPath("tolerance"), "tolerance must be a number of milliseconds");
+        } else {
+          out.tolerance_ms = static_cast<uint32_t>(tv->u);
+        }
+      }
+      if (const auto* iv = r.get("idle_timeout")) {
+        r.errorAt(*iv, r.memberPath("idle_timeout"),
+                  "outbound field \"idle_timeout\" is not implemented by veer");
+      }
+    }
   }
 
   void parseRoute(const json::Value& v) {
@@ -420,12 +523,14 @@ class Loader {
     auto text = readWholeFile(p);
     if (!text) {
       errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": cannot read \"" + p + "\"", "io");
+      failed_rule_sets_.insert(def.tag);  // its users are not "unknown rule-set" errors too
       return;
     }
     if (def.format == "binary") {
       auto spec = rules::readSrs(asBytes(*text), p);
       if (!spec) {
         errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": " + spec.error().message(), "io");
+        failed_rule_sets_.insert(def.tag);
         return;
       }
       addRuleSet(def, std::move(spec->rules));
@@ -434,10 +539,15 @@ class Loader {
       auto root = json::parse(*text, p);
       if (!root) {
         errorAtPos(d_, def.pos, root.error().message(), "syntax");
+        failed_rule_sets_.insert(def.tag);
         return;
       }
       rules::RuleSetSpec spec;
-      if (rules::parseRuleSetJson(*root, p, d_, spec)) addRuleSet(def, std::move(spec.rules));
+      if (rules::parseRuleSetJson(*root, p, d_, spec)) {
+        addRuleSet(def, std::move(spec.rules));
+      } else {
+        failed_rule_sets_.insert(def.tag);
+      }
     } else if (def.format == "dsl") {
       rememberText(p, *text);
       rules::DslFile f = rules::parseDsl(*text, p, rules::DslMode::RuleSet, d_);
@@ -462,6 +572,60 @@ class Loader {
     cfg_.route.rule_sets[def.tag] = std::move(rules);
   }
 
+  // Group members, selector defaults and detours name existing outbounds, without cycles.
+  void checkOutboundRefs(const std::set<std::string>& out_tags) {
+    std::map<std::string, std::vector<std::string>> edges;
+    for (const auto& o : cfg_.outbounds) {
+      for (const auto& m : o.members) {
+        if (!out_tags.count(m)) {
+          errorAtPos(d_, o.members_pos, o.type + " " + o.tag + ": unknown outbound \"" + m + "\"",
+                     "unknown-outbound");
+        }
+        edges[o.tag].push_back(m);
+      }
+      if (!o.default_member.empty() &&
+          std::find(o.members.begin(), o.members.end(), o.default_member) == o.members.end()) {
+        errorAtPos(d_, o.default_pos,
+                   "selector " + o.tag + ": default \"" + o.default_member +
+                       "\" is not one of its outbounds",
+                   "unknown-outbound");
+      }
+      if (!o.detour.empty()) {
+        if (!out_tags.count(o.detour)) {
+          errorAtPos(d_, o.detour_pos, o.tag + ": unknown detour outbound \"" + o.detour + "\"",
+                     "unknown-outbound");
+        }
+        edges[o.tag].push_back(o.detour);
+      }
+    }
+    // Depth-first search for cycles (0 = unvisited, 1 = on the stack, 2 = done).
+    std::map<std::string, int> state;
+    std::vector<std::string> stack;
+    std::function<bool(const std::string&)> dfs = [&](const std::string& t) -> bool {
+      state[t] = 1;
+      stack.push_back(t);
+      for (const auto& n : edges[t]) {
+        if (state[n] == 1) {
+          std::string chain;
+          auto it = std::find(stack.begin(), stack.end(), n);
+          for (; it != stack.end(); ++it) chain += *it + " -> ";
+          chain += n;
+          const OutboundOptions* o = cfg_.findOutbound(t);
+          errorAtPos(d_, o->detour == n ? o->detour_pos : o->members_pos,
+                     "outbound cycle: " + chain, "cycle");
+          return true;
+        }
+        if (state[n] == 0 && out_tags.count(n) && dfs(n)) return true;
+      }
+      stack.pop_back();
+      state[t] = 2;
+      return false;
+    };
+    for (const auto& o : cfg_.outbounds) {
+      if (state[o.tag] == 0 && dfs(o.tag)) break;
+    }
+  }
+
   // Everything that needs the whole config: tags, references, geodata, rule compilation.
   void crossCheck() {
     std::set<std::string> in_tags, out_tags;
@@ -483,6 +647,7 @@ class Loader {
         out.bind_interface = cfg_.route.default_interface;
       }
     }
+    checkOutboundRefs(out_tags);
     if (!cfg_.route.final_outbound.empty() && !out_tags.count(cfg_.route.final_outbound)) {
       errorAtPos(d_, cfg_.route.final_pos,
                  "route.final: unknown outbound \"" + cfg_.route.final_outbound + "\"",
@@ -497,7 +662,7 @@ class Loader {
                    "unknown-outbound");
       }
       for (const auto& tag : rule.rule_set) {
-        if (!cfg_.route.rule_sets.count(tag)) {
+        if (!cfg_.route.rule_sets.count(tag) && !failed_rule_sets_.count(tag)) {
           errorAtPos(d_, rule.pos, "unknown rule-set \"" + tag + "\"", "unknown-rule-set");
         }
       }
@@ -562,6 +727,7 @@ class Loader {
   Config& cfg_;
   DiagList& d_;
   LoadOptions opts_;
+  std::set<std::string> failed_rule_sets_;  // defined, but their file could not be loaded
   std::string file_;
 };
 

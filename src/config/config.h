@@ -55,7 +55,7 @@ struct InboundOptions {
 };
 
 struct OutboundOptions {
-  std::string type;  // direct | block
+  std::string type;  // direct | block | socks | http | selector | urltest
   std::string tag;
   rules::SourcePos pos;
   // Dial fields (sing-box option/outbound.go DialerOptions).
@@ -67,6 +67,24 @@ struct OutboundOptions {
   std::string inet6_bind_address;
   bool tcp_fast_open = false;
   std::string domain_strategy;  // "", prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only
+  // socks, http
+  std::string server;
+  uint16_t server_port = 0;
+  std::string version = "5";  // socks: "4", "4a", "5"
+  std::string username, password;
+  std::string network;  // socks: "", "tcp", "udp"
+  std::vector<std::pair<std::string, std::string>> headers;  // http
+  std::string detour;
+  rules::SourcePos detour_pos;
+  // selector, urltest
+  std::vector<std::string> members;  // `outbounds`
+  rules::SourcePos members_pos;
+  std::string default_member;        // selector `default`
+  rules::SourcePos default_pos;
+  bool interrupt_exist_connections = false;
+  std::string url = "http://www.gstatic.com/generate_204";  // urltest
+  uint32_t interval_ms = 180000;
+  uint32_t tolerance_ms = 50;
 };
 
 struct RuleSetDef {

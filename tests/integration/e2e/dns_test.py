@@ -84,7 +84,14 @@ class DnsTest(unittest.TestCase):
         cfg["inbounds"].append({"type": "direct", "tag": "dns-in", "listen": "127.0.0.1",
                                 "listen_port": 0})
         cfg["route"]["rules"].insert(0, {"inbound": ["dns-in"], "action": "hijack-dns"})
-        cls.veer = h.Veer(cfg)
+        try:
+            cls.veer = h.Veer(cfg)
+        except Exception:
+            # setUpClass failing skips tearDownClass: stop what was started here.
+            cls.dnsmasq.terminate()
+            cls.dnsmasq.wait(timeout=5)
+            cls.http.stop()
+            raise
         cls.port = cls.veer.ports["mixed-in"]
         cls.dns_in = cls.veer.ports["dns-in"]
 
