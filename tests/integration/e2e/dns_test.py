@@ -71,7 +71,7 @@ class DnsTest(unittest.TestCase):
              "--pid-file=" + os.path.join(cls.tmp, "pid"), "--address=/web.test/127.0.0.1",
              "--address=/fake.test/127.0.0.1", "--log-facility=" + os.path.join(cls.tmp, "log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        cls.wait_dnsmasq()
         cfg = h.base_config()
         cfg["dns"] = {
             "servers": [
@@ -94,6 +94,26 @@ class DnsTest(unittest.TestCase):
             raise
         cls.port = cls.veer.ports["mixed-in"]
         cls.dns_in = cls.veer.ports["dns-in"]
+
+    @classmethod
+    def wait_dnsmasq(cls):
+        """Until dnsmasq answers a query itself (bounded: 10 s, then the test fails)."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if cls.dnsmasq.poll() is not None:
+                raise RuntimeError("dnsmasq exited with %d" % cls.dnsmasq.returncode)
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.settimeout(0.2)
+            try:
+                u.sendto(query("web.test", 7), ("127.0.0.1", cls.dns_port))
+                u.recvfrom(4096)
+                return
+            except OSError:
+                pass
+            finally:
+                u.close()
+        cls.dnsmasq.kill()
+        raise RuntimeError("dnsmasq did not answer on port %d" % cls.dns_port)
 
     @classmethod
     def tearDownClass(cls):
