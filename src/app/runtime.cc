@@ -128,6 +128,16 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
       dopt.override_address = ic.override_address;
       dopt.override_port = ic.override_port;
       in = inbound::makeDirectInbound(tag, &loop_, router_.get(), dopt);
+    } else if (ic.type == "redirect") {
+      inbound::RedirectOptions ropt;
+      ropt.listen = lo;
+      in = inbound::makeRedirect(tag, &loop_, router_.get(), ropt);
+    } else if (ic.type == "tproxy") {
+      inbound::TproxyOptions topt;
+      topt.listen = lo;
+      topt.tcp = ic.network.empty() || ic.network == "tcp";
+      topt.udp = ic.network.empty() || ic.network == "udp";
+      in = inbound::makeTproxy(tag, &loop_, router_.get(), topt);
     }
     if (!in) continue;
     Status st = in->start();

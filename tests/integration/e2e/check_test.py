@@ -74,7 +74,7 @@ class CheckTest(unittest.TestCase):
     def test_examples_are_clean(self):
         ex = os.path.join(h.SOURCE, "examples")
         found = 0
-        for name in sorted(os.listdir(ex)):
+        for name in sorted(os.listdir(ex)) + ["openwrt/" + f for f in sorted(os.listdir(os.path.join(ex, "openwrt")))]:
             if name.endswith(".json"):
                 found += 1
                 r = veer("check", "-c", os.path.join(ex, name))
