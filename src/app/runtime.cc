@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <map>
 
 #include "base/log.h"
 #include "loop/defer.h"
@@ -39,21 +41,82 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
     st->owned_resolver = std::make_unique<route::DnsHostResolver>(dns);
     resolver = st->owned_resolver.get();
   }
-  for (const auto& o : cfg.outbounds) {
+  // Outbounds may name others (group members, detours): build each after what it names
+  // (config::load has rejected unknown tags and cycles), sharing ownership with the state.
+  std::map<std::string, outbound::SharedOutbound> built;
+  std::function<outbound::SharedOutbound(const std::string&)> get;
+  auto dialOf = [](const config::OutboundOptions& o) {
+    outbound::DirectOptions d;
+    d.dial.connect_timeout_ms = o.connect_timeout_ms;
+    d.dial.fallback_delay_ms = o.fallback_delay_ms;
+    d.dial.routing_mark = o.routing_mark;
+    d.dial.bind_interface = o.bind_interface;
+    if (auto ip = IpAddress::parse(o.inet4_bind_address)) d.dial.inet4_bind_address = *ip;
+    if (auto ip = IpAddress::parse(o.inet6_bind_address)) d.dial.inet6_bind_address = *ip;
+    d.dial.tcp_fast_open = o.tcp_fast_open;
+    d.domain_strategy = strategyOf(o.domain_strategy);
+    return d;
+  };
+  get = [&](const std::string& tag) -> outbound::SharedOutbound {
+    auto it = built.find(tag);
+    if (it != built.end()) return it->second;
+    const config::OutboundOptions* op = cfg.findOutbound(tag);
+    if (op == nullptr) return nullptr;
+    const auto& o = *op;
+    built[tag] = nullptr;  // guards against cycles (rejected by the config check)
+    outbound::SharedOutbound ob;
+    auto via = [&]() -> outbound::SharedOutbound {
+      if (!o.detour.empty()) {
+        if (auto d = get(o.detour)) return d;
+      }
+      return outbound::makeServerDialer(loop, resolver, dialOf(o));
+    };
+    auto membersOf = [&] {
+      std::vector<outbound::SharedOutbound> ms;
+      for (const auto& m : o.members) {
+        if (auto x = get(m)) ms.push_back(std::move(x));
+      }
+      return ms;
+    };
     if (o.type == "direct") {
-      outbound::DirectOptions d;
-      d.dial.connect_timeout_ms = o.connect_timeout_ms;
-      d.dial.fallback_delay_ms = o.fallback_delay_ms;
-      d.dial.routing_mark = o.routing_mark;
-      d.dial.bind_interface = o.bind_interface;
-      if (auto ip = IpAddress::parse(o.inet4_bind_address)) d.dial.inet4_bind_address = *ip;
-      if (auto ip = IpAddress::parse(o.inet6_bind_address)) d.dial.inet6_bind_address = *ip;
-      d.dial.tcp_fast_open = o.tcp_fast_open;
-      d.domain_strategy = strategyOf(o.domain_strategy);
-      st->outbounds[o.tag] = outbound::makeDirect(o.tag, loop, resolver, d);
+      ob = outbound::makeDirect(o.tag, loop, resolver, dialOf(o));
     } else if (o.type == "block") {
-      st->outbounds[o.tag] = outbound::makeBlock(o.tag, loop);
+      ob = outbound::makeBlock(o.tag, loop);
+    } else if (o.type == "socks") {
+      outbound::SocksOptions so;
+      so.server = o.server;
+      so.server_port = o.server_port;
+      so.version = o.version == "5" ? 5 : 4;
+      so.v4a = o.version == "4a";
+      so.username = o.username;
+      so.password = o.password;
+      so.tcp = o.network.empty() || o.network == "tcp";
+      so.udp = o.network.empty() || o.network == "udp";
+      ob = outbound::makeSocks(o.tag, loop, via(), so);
+    } else if (o.type == "http") {
+      outbound::HttpOptions ho;
+      ho.server = o.server;
+      ho.server_port = o.server_port;
+      ho.username = o.username;
+      ho.password = o.password;
+      ho.headers = o.headers;
+      ob = outbound::makeHttp(o.tag, loop, via(), ho);
+    } else if (o.type == "selector") {
+      auto ms = membersOf();
+      if (!ms.empty()) ob = outbound::makeSelector(o.tag, std::move(ms), o.default_member);
+    } else if (o.type == "urltest") {
+      auto ms = membersOf();
+      outbound::UrlTestOptions uo;
+      uo.url = o.url;
+      uo.interval_ms = o.interval_ms;
+      uo.tolerance_ms = o.tolerance_ms;
+      if (!ms.empty()) ob = outbound::makeUrlTest(o.tag, loop, std::move(ms), uo);
     }
+    built[tag] = ob;
+    return ob;
+  };
+  for (const auto& o : cfg.outbounds) {
+    if (auto ob = get(o.tag)) st->outbounds[o.tag] = outbound::makeShared(std::move(ob));
   }
   st->final_outbound = cfg.finalOutbound();
   if (!st->find(st->final_outbound)) {
@@ -65,6 +128,7 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
   const char* sp = std::getenv("VEER_SPLICE");
   st->relay.splice = !(sp != nullptr && std::string(sp) == "0");
   st->engine = cfg.engine;
+  st->resolve_on_demand = cfg.route.resolve_on_demand;
   st->resolver = resolver;
   return st;
 }

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/address.h"
 #include "base/result.h"
@@ -59,5 +61,69 @@ OutboundPtr makeDirect(std::string tag, uv_loop_t* loop, conn::HostResolver* res
                        const DirectOptions& opts);
 /// Refuses every connection.
 OutboundPtr makeBlock(std::string tag, uv_loop_t* loop);
+
+}  // namespace veer::outbound
+
+// ---- Proxy and group outbounds (socks.cc, http.cc, selector.cc, urltest.cc) ----
+
+namespace veer::outbound {
+
+using SharedOutbound = std::shared_ptr<Outbound>;
+
+/// An OutboundPtr that forwards to a shared outbound, so that groups and detours can keep
+/// their members alive for as long as they need them (the RouteState holds these wrappers).
+OutboundPtr makeShared(SharedOutbound inner);
+
+/// Private direct outbound used to reach a proxy server when no `detour` is set.
+SharedOutbound makeServerDialer(uv_loop_t* loop, conn::HostResolver* resolver,
+                                const DirectOptions& opts);
+
+struct SocksOptions {
+  std::string server;
+  uint16_t server_port = 1080;
+  int version = 5;  // 4, 5; `socks4a` sets v4a
+  bool v4a = false;
+  std::string username, password;
+  bool tcp = true, udp = true;  // `network`
+};
+/// SOCKS4/4a/5 client: TCP via CONNECT, UDP via UDP ASSOCIATE (SOCKS5). `via` reaches the server.
+OutboundPtr makeSocks(std::string tag, uv_loop_t* loop, SharedOutbound via,
+                      const SocksOptions& opts);
+
+struct HttpOptions {
+  std::string server;
+  uint16_t server_port = 80;
+  std::string username, password;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+/// HTTP CONNECT client (TCP only).
+OutboundPtr makeHttp(std::string tag, uv_loop_t* loop, SharedOutbound via,
+                     const HttpOptions& opts);
+
+/// Delegates to one member, chosen by tag (initially `default_tag`, else the first member).
+class Selector : public Outbound {
+ public:
+  using Outbound::Outbound;
+  virtual Status select(const std::string& tag) = 0;
+  virtual const std::string& selected() const = 0;
+};
+std::unique_ptr<Selector> makeSelector(std::string tag, std::vector<SharedOutbound> members,
+                                       const std::string& default_tag);
+
+struct UrlTestOptions {
+  std::string url = "http://www.gstatic.com/generate_204";
+  uint32_t interval_ms = 180000;
+  uint32_t tolerance_ms = 50;
+  uint32_t timeout_ms = 5000;  // per probe
+};
+/// Delegates to the member with the lowest measured latency (periodic HTTP probes).
+class UrlTest : public Outbound {
+ public:
+  using Outbound::Outbound;
+  virtual const std::string& selected() const = 0;
+};
+std::unique_ptr<UrlTest> makeUrlTest(std::string tag, uv_loop_t* loop,
+                                     std::vector<SharedOutbound> members,
+                                     const UrlTestOptions& opts);
 
 }  // namespace veer::outbound

@@ -1,0 +1,127 @@
+// A client handshake on a freshly dialed TCP connection (SOCKS, HTTP CONNECT): writes requests
+// and reads replies in exact sizes, so that no byte that belongs to the relayed stream is
+// consumed. When it succeeds the connection is handed over untouched (raw relay afterwards).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+#include "base/result.h"
+
+namespace veer::outbound {
+
+class Handshake {
+ public:
+  using Done = std::function<void(Result<uv_tcp_t*>)>;
+  using Step = std::function<void()>;
+
+  /// Takes ownership of `tcp`. `done` runs once (never inside start()), unless abort().
+  static Handshake* start(uv_loop_t* loop, uv_tcp_t* tcp, uint32_t timeout_ms, Done done);
+
+  /// Queues bytes to the server.
+  void write(std::string data);
+  /// Reads until buffer() holds `total` bytes in all, then runs `then`.
+  void readUntil(size_t total, Step then);
+  /// Bytes read so far.
+  std::string& buffer() { return buf_; }
+  void succeed();
+  void fail(const std::string& why);
+  /// Abandons the handshake: closes the connection; `done` never runs.
+  void abort();
+  /// The peer address of the connection (for a SOCKS5 UDP relay at 0.0.0.0).
+  uv_tcp_t* tcp() { return tcp_; }
+
+ private:
+  Handshake(uv_loop_t* loop, uv_tcp_t* tcp, Done done);
+  ~Handshake() = default;
+  void finish(Result<uv_tcp_t*> r);
+  void release();
+
+  uv_loop_t* loop_;
+  uv_tcp_t* tcp_;
+  Done done_;
+  uv_timer_t timer_{};
+  std::string buf_;
+  char scratch_[512];
+  size_t want_ = 0;
+  Step then_;
+  bool finished_ = false;
+};
+
+}  // namespace veer::outbound
+
+#include <unordered_map>
+
+#include "outbound/outbound.h"
+
+namespace veer::outbound {
+
+/// An outbound that reaches a proxy server through `via` (a detour, or a private direct
+/// dialer) and then runs a handshake on the connection before handing it to the router.
+class ProxyOutbound : public Outbound {
+ public:
+  ProxyOutbound(std::string type, std::string tag, uv_loop_t* loop, SharedOutbound via,
+                const std::string& server, uint16_t port);
+  ~ProxyOutbound() override;
+
+  uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) override;
+  void cancelDial(uint64_t id) override;
+
+ protected:
+  /// Drives `hs` to succeed() or fail() for a connection to `dst`.
+  virtual void runHandshake(Handshake* hs, const conn::InboundContext& ctx) = 0;
+  conn::InboundContext serverContext(const conn::InboundContext& ctx) const;
+  /// Fails a dial on the next loop iteration (cancellable like any other).
+  uint64_t refuse(DialCallback cb, Error e);
+
+  uv_loop_t* loop_;
+  SharedOutbound via_;
+  Destination server_;
+  uint32_t handshake_timeout_ms_ = 10000;
+
+ private:
+  struct Op {
+    DialCallback cb;
+    uint64_t via_id = 0;
+    Handshake* hs = nullptr;
+  };
+  void complete(uint64_t id, Result<uv_tcp_t*> r);
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Op> ops_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+/// Forwards dials to members chosen per dial; remembers which member has which dial.
+class GroupDialer {
+ public:
+  uint64_t dial(Outbound* m, const conn::InboundContext& ctx, Outbound::DialCallback cb) {
+    uint64_t id = next_id_++;
+    auto alive = alive_;
+    uint64_t mid = m->dialTcp(ctx, [this, alive, id, cb = std::move(cb)](Result<uv_tcp_t*> r) {
+      if (!*alive) return;
+      live_.erase(id);
+      cb(std::move(r));
+    });
+    live_[id] = {m, mid};
+    return id;
+  }
+  void cancel(uint64_t id) {
+    auto it = live_.find(id);
+    if (it == live_.end()) return;
+    it->second.first->cancelDial(it->second.second);
+    live_.erase(it);
+  }
+  ~GroupDialer() {
+    *alive_ = false;
+    for (auto& [id, d] : live_) d.first->cancelDial(d.second);
+  }
+
+ private:
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::pair<Outbound*, uint64_t>> live_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace veer::outbound
