@@ -428,6 +428,7 @@ class Loader {
       }
     }
     r.u32("default_mark", ro.default_mark);
+    r.boolean("resolve_on_demand", ro.resolve_on_demand);
     r.str("default_interface", ro.default_interface);
     bool auto_detect = false;
     if (r.boolean("auto_detect_interface", auto_detect) && auto_detect) {

@@ -105,6 +105,7 @@ struct RouteOptions {
   std::string geoip_path;
   std::string geosite_path;
   uint32_t default_mark = 0;
+  bool resolve_on_demand = false;  // veer: resolve a domain when an IP rule is reached
   std::string default_interface;
 };
 

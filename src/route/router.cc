@@ -112,6 +112,7 @@ class Router::TcpSession : public conn::Closable {
 
   void walk() {
     if (closing_) return;
+    walk_.on_demand = state_->resolve_on_demand;
     switch (walk_.step(state_->engine.get(), ctx_, state_->final_outbound)) {
       case Walk::Step::Final:
         act(walk_.decision);
@@ -222,6 +223,14 @@ class Router::TcpSession : public conn::Closable {
         host, strategyOf(walk_.pending ? walk_.pending->resolve_strategy : ""),
         [this, host](Result<std::vector<IpAddress>> r) {
           resolve_id_ = 0;
+          if (!r && walk_.pending == nullptr) {
+            // On-demand resolution failed: IP rules simply do not match this name.
+            LOG_DEBUG("%s on-demand resolve failed: %s", describeCtx(ctx_).c_str(),
+                      r.error().message().c_str());
+            walk_.resolve_failed = true;
+            walk();
+            return;
+          }
           if (!r) {
             // sing-box: a failed resolve action fails the connection.
             LOG_INFO("%s resolve failed: %s", describeCtx(ctx_).c_str(),
@@ -437,6 +446,7 @@ class Router::UdpPending {
 
  private:
   void walk() {
+    walk_.on_demand = state_->resolve_on_demand;
     switch (walk_.step(state_->engine.get(), ctx_, state_->final_outbound)) {
       case Walk::Step::Final: {
         Router* r = router_;
@@ -476,6 +486,11 @@ class Router::UdpPending {
             strategyOf(walk_.pending ? walk_.pending->resolve_strategy : ""),
             [this](Result<std::vector<IpAddress>> r) {
               resolve_id_ = 0;
+              if (!r && walk_.pending == nullptr) {
+                walk_.resolve_failed = true;
+                walk();
+                return;
+              }
               if (!r) {
                 LOG_INFO("%s resolve failed: %s", describeCtx(ctx_).c_str(),
                          r.error().message().c_str());

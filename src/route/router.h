@@ -36,6 +36,7 @@ struct RouteState {
   std::string final_outbound;  // route.final, else the first outbound
   conn::RelayOptions relay;
   uint32_t udp_timeout_ms = 300000;  // inbound default (sing-box: 5m)
+  bool resolve_on_demand = false;    // route.resolve_on_demand (veer)
   outbound::Outbound* find(const std::string& tag) const;
 };
 

@@ -49,7 +49,13 @@ Walk::Step Walk::step(const rules::RuleEngine* engine, conn::InboundContext& ctx
   }
   while (engine != nullptr) {
     rules::MatchInput in = RulesDecider::matchInput(ctx);
+    in.on_demand_resolve = on_demand && !resolve_failed;
     rules::MatchResult r = engine->matchFrom(in, index);
+    if (r.status == rules::MatchResult::Status::NeedResolve) {
+      index = r.index;  // the same rule is tried again with the addresses
+      pending = nullptr;
+      return Step::Resolve;
+    }
     if (r.status != rules::MatchResult::Status::Matched) break;
     index = r.index + 1;
     const rules::RuleAction* a = r.action;

@@ -19,6 +19,11 @@ struct Walk {
   Decision decision;    // route options gathered so far; the final outcome when Step::Final
   const rules::RuleAction* pending = nullptr;  // the sniff or resolve action to carry out
   bool legacy_sniff_done = false;
+  /// route.resolve_on_demand: a rule with IP items reached for a domain destination asks for
+  /// resolution (Step::Resolve with pending == nullptr), once; the addresses are then reused
+  /// for the dial. After a failed lookup, set resolve_failed: IP items then just don't match.
+  bool on_demand = false;
+  bool resolve_failed = false;
 
   /// Advances the walk. `final_outbound` is used when no rule matches.
   Step step(const rules::RuleEngine* engine, conn::InboundContext& ctx,
