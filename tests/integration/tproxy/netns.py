@@ -56,8 +56,27 @@ def sh(*cmd, check=True, input=None, timeout=30):
     return r
 
 
+def _interrupted(*_):
+    # unittest lets KeyboardInterrupt through (and stops); atexit then deletes the namespaces.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _remove_stale():
+    """Deletes namespaces left by an earlier run of these tests that was killed (only names of
+    this scheme, veer-t-<pid>-..., whose pid no longer exists)."""
+    r = sh("ip", "netns", "list", check=False)
+    for line in r.stdout.splitlines():
+        m = re.match(r"(veer-t-(\d+)-\w+)", line)
+        if m and not os.path.exists("/proc/" + m.group(2)):
+            sh("ip", "netns", "del", m.group(1), check=False)
+
+
 class Net:
     def __init__(self):
+        _remove_stale()
+        # A test runner's timeout sends SIGTERM: exit through atexit so the namespaces go.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _interrupted)
         tag = "veer-t-%d" % os.getpid()
         self.client, self.router, self.server = (tag + "-client", tag + "-router",
                                                  tag + "-server")
