@@ -18,11 +18,21 @@ DNSMASQ = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/us
 
 
 def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        p = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
 
 
 def query(name, qid=0x4242, qtype=1):
@@ -70,7 +80,7 @@ class DnsTest(unittest.TestCase):
              "--port=%d" % cls.dns_port, "--listen-address=127.0.0.1", "--bind-interfaces",
              "--pid-file=" + os.path.join(cls.tmp, "pid"), "--address=/web.test/127.0.0.1",
              "--address=/fake.test/127.0.0.1", "--log-facility=" + os.path.join(cls.tmp, "log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(cls.tmp, "stderr"), "w"))
         cls.wait_dnsmasq()
         cfg = h.base_config()
         cfg["dns"] = {
@@ -101,7 +111,14 @@ class DnsTest(unittest.TestCase):
         deadline = time.time() + 10
         while time.time() < deadline:
             if cls.dnsmasq.poll() is not None:
-                raise RuntimeError("dnsmasq exited with %d" % cls.dnsmasq.returncode)
+                text = ""
+                for name in ("stderr", "log"):
+                    try:
+                        with open(os.path.join(cls.tmp, name)) as f:
+                            text += f.read()
+                    except OSError:
+                        pass
+                raise RuntimeError("dnsmasq exited with %d: %s" % (cls.dnsmasq.returncode, text))
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             u.settimeout(0.2)
             try:
