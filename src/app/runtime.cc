@@ -1,5 +1,7 @@
 #include "app/runtime.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -257,7 +259,21 @@ void Runtime::stop() {
   loop::closeHandle(&sighup_, nullptr);
 }
 
+// A router proxy holds two sockets per TCP connection and one per UDP session: the usual soft
+// limit of 1024 descriptors runs out under ordinary load. Raise it to the hard limit.
+static void raiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rlim_t old = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    LOG_DEBUG("open file limit raised from %llu to %llu", static_cast<unsigned long long>(old),
+              static_cast<unsigned long long>(rl.rlim_cur));
+  }
+}
+
 int Runtime::run() {
+  raiseFdLimit();
   DiagList diags;
   auto cfg = config::load(config_path_, diags);
   if (!cfg) {

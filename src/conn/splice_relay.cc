@@ -158,11 +158,11 @@ class SpliceRelay : public Relay {
   // Reads from direction d's source into its pipe, then tries to pass it on.
   void fill(int d) {
     Direction& dir = dirs_[d];
-    if (dir.pipe.r < 0 && !PipePool::local().acquire(dir.pipe)) {
-      finish(std::string("pipe: ") + strerror(errno), true, -1);
-      return;
-    }
     while (!dir.eof) {
+      if (dir.pipe.r < 0 && !PipePool::local().acquire(dir.pipe)) {
+        finish(std::string("pipe: ") + strerror(errno), true, -1);
+        return;
+      }
       ssize_t n = splice(src(d), nullptr, dir.pipe.w, nullptr, kSpliceChunk,
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
@@ -206,6 +206,10 @@ class SpliceRelay : public Relay {
              true, reset ? d : -1);
       return;
     }
+    // Drained: the pipe goes back to the pool, so only transfers in flight hold pipe fds (a
+    // router with thousands of mostly idle connections would otherwise hold two pipes each).
+    PipePool::local().release(dir.pipe, true);
+    dir.pipe = Pipe{};
     if (dir.eof) passEof(d);
   }
 

@@ -35,10 +35,7 @@ UdpNat::Session* UdpNat::find(UdpReplySink* sink, const SocketAddress& source) {
 
 UdpNat::Session* UdpNat::add(UdpReplySink* sink, const SocketAddress& source, InboundContext ctx,
                              UdpRemote remote, uint32_t timeout_ms) {
-  while (map_.size() >= max_ && !lru_.empty()) {
-    ++stats_.evicted;
-    remove(lru_.back(), "evicted (NAT table full)");
-  }
+  while (map_.size() >= max_ && !lru_.empty()) evictOldest("evicted (NAT table full)");
   auto* s = new Session;
   s->sink = sink;
   s->source = source;
@@ -105,6 +102,12 @@ void UdpNat::remove(Session* s, const std::string& reason) {
   if (on_close) on_close(*s, reason);
   if (s->remote.close) s->remote.close();
   delete s;
+}
+
+void UdpNat::evictOldest(const std::string& reason) {
+  if (lru_.empty()) return;
+  ++stats_.evicted;
+  remove(lru_.back(), reason);
 }
 
 void UdpNat::removeSink(UdpReplySink* sink) {

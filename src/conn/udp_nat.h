@@ -68,6 +68,8 @@ class UdpNat {
   /// The address the client should see for a reply that came from `from`.
   Destination translate(const Session* s, const SocketAddress& from) const;
   void remove(Session* s, const std::string& reason);
+  /// Removes the least recently used session (counted as an eviction).
+  void evictOldest(const std::string& reason);
   /// Closes every session of one sink (the inbound socket is going away).
   void removeSink(UdpReplySink* sink);
   void closeAll();

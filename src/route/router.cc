@@ -1,5 +1,6 @@
 #include "route/router.h"
 
+#include <cerrno>
 #include <cstring>
 
 #include "base/log.h"
@@ -865,14 +866,20 @@ void Router::startUdpSession(conn::InboundContext ctx, const std::shared_ptr<Rou
   // The receive callback finds its session through the NAT table, so a reply that races with
   // the session's removal is simply dropped.
   SocketAddress source = ctx.source;
-  auto pc = out->listenUdp(ctx, [this, sink, source](const SocketAddress& from, const char* bytes,
-                                                     size_t n) {
+  auto on_reply = [this, sink, source](const SocketAddress& from, const char* bytes, size_t n) {
     conn::UdpNat::Session* ss = nat_.find(sink, source);
     if (ss == nullptr) return;
     ss->down += n;
     nat_.touch(ss);
     ss->sink->sendReply(nat_.translate(ss, from), bytes, n);
-  });
+  };
+  auto pc = out->listenUdp(ctx, on_reply);
+  if (!pc && (pc.error().code() == -EMFILE || pc.error().code() == -ENFILE) && nat_.size() > 0) {
+    // Out of file descriptors: the oldest UDP session gives up its socket for this new one,
+    // rather than every new flow failing until sessions expire.
+    nat_.evictOldest("evicted (out of file descriptors)");
+    pc = out->listenUdp(ctx, on_reply);
+  }
   if (!pc) {
     LOG_INFO("%s udp failed: %s", describeCtx(ctx).c_str(), pc.error().message().c_str());
     return;
