@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "inbound/inbound.h"
+#include "inbound/sink_table.h"
 #include "loop/buffer_pool.h"
 #include "loop/uv_util.h"
 
@@ -91,7 +92,6 @@ class DirectInbound : public Inbound {
     }
     if (udp_open_) {
       udp_open_ = false;
-      for (auto& [k, s] : sinks_) handler_->udpSinkClosed(s.get());
       sinks_.clear();
       uv_udp_recv_stop(&udp_);
       loop::closeHandle(&udp_, nullptr);
@@ -149,17 +149,8 @@ class DirectInbound : public Inbound {
   }
 
   void onDatagram(const char* data, size_t len, const SocketAddress& from) {
-    std::string key = from.toString();
-    auto& sink = sinks_[key];
-    if (!sink) {
-      if (sinks_.size() > 4096) {
-        for (auto& [k, s] : sinks_) {
-          if (s) handler_->udpSinkClosed(s.get());
-        }
-        sinks_.clear();
-      }
-      sinks_[key] = std::make_unique<DirectSink>(&udp_, from);
-    }
+    DirectSink* sink =
+        sinks_.get(from, [&] { return std::make_unique<DirectSink>(&udp_, from); });
     conn::InboundContext ctx;
     ctx.inbound_tag = tag();
     ctx.inbound_type = "direct";
@@ -172,7 +163,7 @@ class DirectInbound : public Inbound {
     }
     ctx.destination = target(local);
     opts_.listen.applyTo(ctx);
-    handler_->handleUdp(ctx, data, len, sinks_[key].get());
+    handler_->handleUdp(ctx, data, len, sink);
   }
 
   uv_loop_t* loop_;
@@ -181,7 +172,7 @@ class DirectInbound : public Inbound {
   uv_tcp_t tcp_{};
   uv_udp_t udp_{};
   bool tcp_open_ = false, udp_open_ = false;
-  std::unordered_map<std::string, std::unique_ptr<DirectSink>> sinks_;
+  SinkTable<DirectSink> sinks_{handler_, 4096};
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "inbound/http_codec.h"
 #include "inbound/http_forward.h"
 #include "inbound/inbound.h"
+#include "inbound/sink_table.h"
 #include "inbound/socks_codec.h"
 #include "loop/buffer_pool.h"
 #include "loop/uv_util.h"
@@ -18,6 +19,7 @@ namespace veer::inbound {
 namespace {
 
 constexpr size_t kMaxHandshake = http::kMaxHeadSize + 512;
+constexpr size_t kMaxUdpClients = 4096;
 
 std::string base64Decode(std::string_view in) {
   static const std::string_view kAlphabet =
@@ -88,7 +90,7 @@ class MixedInbound : public Inbound {
   uv_tcp_t tcp_{};
   uv_udp_t udp_{};
   bool tcp_open_ = false, udp_open_ = false;
-  std::unordered_map<std::string, std::unique_ptr<ClientSink>> sinks_;
+  SinkTable<ClientSink> sinks_{handler_, kMaxUdpClients};
 };
 
 // One client connection until its handshake is done and it has been handed to the router.
@@ -490,17 +492,7 @@ void MixedInbound::onDatagram(const char* data, size_t len, const SocketAddress&
     return;
   }
   if (h.frag != 0) return;  // fragmentation is optional in RFC 1928; dropped like most servers
-  std::string key = from.toString();
-  auto& sink = sinks_[key];
-  if (!sink) {
-    // Bound the per-source sinks; sessions expire in the router's NAT table, sinks go with them
-    // when the table grows past this size.
-    if (sinks_.size() > 4096) {
-      for (auto& [k, s] : sinks_) handler_->udpSinkClosed(s.get());
-      sinks_.clear();
-    }
-    sink = std::make_unique<ClientSink>(&udp_, from);
-  }
+  ClientSink* sink = sinks_.get(from, [&] { return std::make_unique<ClientSink>(&udp_, from); });
   conn::InboundContext ctx;
   ctx.inbound_tag = tag();
   ctx.inbound_type = "mixed";
@@ -508,7 +500,7 @@ void MixedInbound::onDatagram(const char* data, size_t len, const SocketAddress&
   ctx.source = from;
   ctx.destination = h.dst;
   opts_.listen.applyTo(ctx);
-  handler_->handleUdp(ctx, data + h.header_len, len - h.header_len, sinks_[key].get());
+  handler_->handleUdp(ctx, data + h.header_len, len - h.header_len, sink);
 }
 
 void MixedInbound::stop() {
@@ -518,7 +510,6 @@ void MixedInbound::stop() {
   }
   if (udp_open_) {
     udp_open_ = false;
-    for (auto& [k, s] : sinks_) handler_->udpSinkClosed(s.get());
     sinks_.clear();
     uv_udp_recv_stop(&udp_);
     loop::closeHandle(&udp_, nullptr);
