@@ -24,13 +24,6 @@ void lintConfig(const config::Config* cfg, DiagList& diags) {
                     "connections are closed and such datagrams dropped",
                     "unimplemented-action");
     }
-    if (r.action && r.action->type == rules::RuleAction::Type::Resolve &&
-        !r.action->resolve_server.empty()) {
-      diags.warning(r.pos.file, r.pos.line, r.pos.column, r.pos.path,
-                    "resolve \"server\" is not used yet: names are resolved with the system "
-                    "resolver",
-                    "unimplemented-option");
-    }
   };
   for (const auto& r : cfg->route.rules) visit(r);
 }

@@ -657,6 +657,7 @@ class Loader {
     // Unknown outbound tags and rule-set tags in rules (sing-box's check misses these,
     // SagerNet/sing-box#3926).
     std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& rule) {
+      if (rule.action) reportUnimplementedOptions(rule);
       if (rule.action && rule.action->type == rules::RuleAction::Type::Route &&
           !out_tags.count(rule.action->outbound) && !rule.action->outbound.empty()) {
         errorAtPos(d_, rule.pos, "unknown outbound \"" + rule.action->outbound + "\"",
@@ -679,6 +680,30 @@ class Loader {
     rules::GeoSources sources{cfg_.geosite.get(), cfg_.geoip.get()};
     auto engine = rules::RuleEngine::compile(cfg_.route.rules, cfg_.route.rule_sets, sources, d_);
     if (engine) cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+  }
+
+  // Action options that parse (sing-box has them) but that this build does not carry out: an
+  // error naming each, never a silent no-op.
+  void reportUnimplementedOptions(const rules::RuleSpec& rule) {
+    const rules::RuleAction& a = *rule.action;
+    std::vector<std::string> names;
+    if (!a.network_strategy.empty()) names.push_back("network_strategy");
+    if (a.fallback_delay_ms) names.push_back("fallback_delay");
+    if (a.udp_disable_domain_unmapping) names.push_back("udp_disable_domain_unmapping");
+    if (a.udp_connect) names.push_back("udp_connect");
+    if (a.tls_fragment) names.push_back("tls_fragment");
+    if (a.tls_fragment_fallback_delay_ms) names.push_back("tls_fragment_fallback_delay");
+    if (a.tls_record_fragment) names.push_back("tls_record_fragment");
+    if (a.type == rules::RuleAction::Type::Resolve) {
+      if (!a.resolve_server.empty()) names.push_back("server");
+      if (a.disable_cache) names.push_back("disable_cache");
+      if (a.rewrite_ttl) names.push_back("rewrite_ttl");
+      if (!a.client_subnet.empty()) names.push_back("client_subnet");
+    }
+    for (const auto& n : names) {
+      errorAtPos(d_, rule.pos, "rule option \"" + n + "\" is not implemented by veer yet",
+                 "unsupported");
+    }
   }
 
   bool uses(const char* field) const {
