@@ -257,6 +257,7 @@ void Runtime::stop() {
   loop::closeHandle(&sigint_, nullptr);
   loop::closeHandle(&sigterm_, nullptr);
   loop::closeHandle(&sighup_, nullptr);
+  loop::closeHandle(&sigusr1_, nullptr);
 }
 
 // A router proxy holds two sockets per TCP connection and one per UDP session: the usual soft
@@ -299,6 +300,11 @@ int Runtime::run() {
   uv_signal_start(&sigterm_, on_stop, SIGTERM);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Runtime*>(s->data)->reload(); },
                   SIGHUP);
+  uv_signal_init(&loop_, &sigusr1_);
+  sigusr1_.data = this;
+  uv_signal_start(&sigusr1_, [](uv_signal_t* s, int) {
+    static_cast<Runtime*>(s->data)->router_->logConnections();
+  }, SIGUSR1);
   LOG_INFO("veer started (%zu inbound(s), %zu outbound(s))", inbounds_.size(),
            router_->state()->outbounds.size());
   uv_run(&loop_, UV_RUN_DEFAULT);

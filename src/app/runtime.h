@@ -38,7 +38,7 @@ class Runtime {
   std::vector<inbound::InboundPtr> inbounds_;
   std::vector<inbound::InboundPtr> retired_;
   std::unique_ptr<config::Config> config_;
-  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{}, sigusr1_{};
   bool stopping_ = false;
   std::string log_output_;
 };

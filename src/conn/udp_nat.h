@@ -74,6 +74,8 @@ class UdpNat {
   void removeSink(UdpReplySink* sink);
   void closeAll();
   const NatStats& stats() const { return stats_; }
+  /// Every live session, most recently used first.
+  const std::list<Session*>& sessions() const { return lru_; }
   size_t size() const { return map_.size(); }
   /// Called when a session ends: ctx, bytes, reason (for the connection log line).
   std::function<void(const Session&, const std::string&)> on_close;

@@ -939,6 +939,38 @@ void Router::udpSinkClosed(conn::UdpReplySink* sink) {
   nat_.removeSink(sink);
 }
 
+void Router::logConnections() const {
+  uint64_t now = uv_now(loop_);
+  auto list = tracker_.list();
+  LOG_INFO("connections: %zu TCP, %zu UDP sessions", list.size(), nat_.size());
+  for (const auto& t : list) {
+    LOG_INFO("  %s rule=%s outbound=%s up=%llu down=%llu age=%llus", describeCtx(t.ctx).c_str(),
+             t.ctx.rule.empty() ? "-" : t.ctx.rule.c_str(),
+             t.ctx.outbound.empty() ? "-" : t.ctx.outbound.c_str(),
+             static_cast<unsigned long long>(t.up), static_cast<unsigned long long>(t.down),
+             static_cast<unsigned long long>((now - t.ctx.start_ms) / 1000));
+  }
+  for (const conn::UdpNat::Session* s : nat_.sessions()) {
+    LOG_INFO("  %s rule=%s outbound=%s up=%llu down=%llu age=%llus", describeCtx(s->ctx).c_str(),
+             s->ctx.rule.c_str(), s->ctx.outbound.c_str(), static_cast<unsigned long long>(s->up),
+             static_cast<unsigned long long>(s->down),
+             static_cast<unsigned long long>((now - s->ctx.start_ms) / 1000));
+  }
+  const conn::NatStats& ns = nat_.stats();
+  LOG_INFO("counters: tcp=%llu failed=%llu rejected=%llu sniffed=%llu sniff_timeouts=%llu "
+           "udp_sessions=%llu udp_rejected=%llu nat_evicted=%llu nat_expired=%llu "
+           "dns_hijacked=%llu",
+           static_cast<unsigned long long>(stats_.tcp_total),
+           static_cast<unsigned long long>(stats_.tcp_failed),
+           static_cast<unsigned long long>(stats_.tcp_rejected),
+           static_cast<unsigned long long>(stats_.sniffed),
+           static_cast<unsigned long long>(stats_.sniff_timeouts),
+           static_cast<unsigned long long>(stats_.udp_sessions),
+           static_cast<unsigned long long>(stats_.udp_rejected),
+           static_cast<unsigned long long>(ns.evicted), static_cast<unsigned long long>(ns.expired),
+           static_cast<unsigned long long>(dns_hijacked_));
+}
+
 void Router::closeAll(const std::string& reason) {
   tracker_.closeAll(reason);
   for (auto& [id, op] : hijack_ops_) op.dns->cancel(id);

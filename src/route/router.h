@@ -70,6 +70,9 @@ class Router : public conn::ConnectionHandler {
 
   /// Closes every tracked connection and UDP session (shutdown).
   void closeAll(const std::string& reason);
+  /// Logs every live connection and UDP session with its metadata and byte counts, and the
+  /// router's counters (SIGUSR1).
+  void logConnections() const;
   conn::Tracker& tracker() { return tracker_; }
   const RouterStats& stats() const { return stats_; }
   const conn::NatStats& natStats() const { return nat_.stats(); }

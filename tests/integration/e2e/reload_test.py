@@ -67,6 +67,15 @@ class ReloadTest(unittest.TestCase):
             tunnel.sendall(b"across reloads")
             self.assertEqual(h.recv_exact(tunnel, 14), b"across reloads")
 
+            # SIGUSR1 lists the live connections with their metadata and byte counts.
+            mark = len(v.logtext())
+            v.proc.send_signal(signal.SIGUSR1)
+            self.assertTrue(v.wait_log(r"connections: \d+ TCP", start=mark), v.logtext())
+            listing = v.logtext()[mark:]
+            self.assertRegex(listing, r"-> 127\.0\.0\.1:%d .*outbound=direct up=14 down=14"
+                             % echo.port)
+            self.assertIn("counters: tcp=", listing)
+
             # SIGTERM with the tunnel still open: the tunnel is closed, exit status 0.
             v.proc.send_signal(signal.SIGTERM)
             v.proc.wait(timeout=10)
