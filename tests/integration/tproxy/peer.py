@@ -277,6 +277,45 @@ def parse_a(resp, qid):
     return {"rcode": flags & 0xF, "addrs": addrs}
 
 
+def client_hello(sni):
+    """A real ClientHello from Python's TLS stack (OpenSSL) for `sni`."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_client(args):
+    """Sends a ClientHello for --sni to host:port and reports whether the echo server returned
+    exactly those bytes (after its "echo PORT from PEER: " prefix)."""
+    hello = client_hello(args.sni)
+    data = b""
+    try:
+        with socket.create_connection((args.host, args.port), timeout=args.timeout) as c:
+            c.settimeout(args.timeout)
+            c.sendall(hello)
+            while True:
+                try:
+                    chunk = c.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        out({"ok": False, "intact": False, "got": len(data), "error": str(e)})
+        return
+    intact = data.startswith(b"echo ") and data.endswith(b": " + hello)
+    out({"ok": bool(data), "intact": intact, "got": len(data), "hello": len(hello)})
+
+
 def dns_client(args):
     qid = random.randint(1, 65535)
     q = dns_query(args.name, qid)
@@ -320,6 +359,11 @@ def main():
     f.add_argument("host")
     f.add_argument("port", type=int)
     f.add_argument("n", type=int)
+    t = sub.add_parser("tls")
+    t.add_argument("host")
+    t.add_argument("port", type=int)
+    t.add_argument("sni")
+    t.add_argument("--timeout", type=float, default=3)
     d = sub.add_parser("dns")
     d.add_argument("host")
     d.add_argument("name")
@@ -327,7 +371,7 @@ def main():
     d.add_argument("--timeout", type=float, default=3)
     args = p.parse_args()
     {"serve": serve, "tcp": tcp_client, "udp": udp_client, "flood": flood,
-     "dns": dns_client}[args.cmd](args)
+     "dns": dns_client, "tls": tls_client}[args.cmd](args)
 
 
 if __name__ == "__main__":
