@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -679,7 +680,10 @@ class Loader {
     if (d_.hasErrors()) return;
     rules::GeoSources sources{cfg_.geosite.get(), cfg_.geoip.get()};
     auto engine = rules::RuleEngine::compile(cfg_.route.rules, cfg_.route.rule_sets, sources, d_);
-    if (engine) cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+    checkGeoipCodes();  // after compiling, so that its errors and the compiler's show together
+    if (engine && !d_.hasErrors()) {
+      cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+    }
   }
 
   // Action options that parse (sing-box has them) but that this build does not carry out: an
@@ -703,6 +707,35 @@ class Loader {
     for (const auto& n : names) {
       errorAtPos(d_, rule.pos, "rule option \"" + n + "\" is not implemented by veer yet",
                  "unsupported");
+    }
+  }
+
+  // geoip/source_geoip codes the database does not have can never match: an error, when the
+  // database lists its codes (sing-geoip does; GeoLite2-style databases do not).
+  void checkGeoipCodes() {
+    if (!cfg_.geoip) return;
+    std::set<std::string> known;
+    for (auto c : cfg_.geoip->codes()) {
+      for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      known.insert(c);
+    }
+    if (known.empty()) return;
+    std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& r) {
+      for (const auto* list : {&r.geoip, &r.source_geoip}) {
+        for (std::string code : *list) {
+          for (auto& ch : code) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          if (code != "private" && !known.count(code)) {
+            errorAtPos(d_, r.pos, "unknown geoip code \"" + code + "\" (not in " +
+                                      cfg_.route.geoip_path + ")",
+                       "unknown-geoip");
+          }
+        }
+      }
+      for (const auto& sub : r.rules) visit(sub);
+    };
+    for (const auto& r : cfg_.route.rules) visit(r);
+    for (const auto& [tag, set] : cfg_.route.rule_sets) {
+      for (const auto& r : set) visit(r);
     }
   }
 

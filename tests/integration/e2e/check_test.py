@@ -111,6 +111,24 @@ class CheckTest(unittest.TestCase):
         r = veer("check", "--strict", "-c", p)
         self.assertEqual(r.returncode, 1, r.stdout)
 
+    def test_unknown_geosite_category_and_geoip_code(self):
+        td = os.environ.get("VEER_TESTDATA") or os.path.join(h.SOURCE, "..", "shared", "testdata")
+        db = os.path.join(td, "singbox-db")
+        if not os.path.isdir(db):
+            self.skipTest("../shared/testdata not found (set VEER_TESTDATA)")
+        cfg = {"outbounds": [{"type": "direct", "tag": "direct"}],
+               "route": {"geoip": {"path": os.path.join(db, "geoip.db")},
+                         "geosite": {"path": os.path.join(db, "geosite.db")},
+                         "rules": [{"geosite": ["google", "no-such-category"], "outbound": "direct"},
+                                   {"geoip": ["cn", "zz"], "outbound": "direct"}]}}
+        p = write(self.dir, "config.json", json.dumps(cfg, indent=2))
+        r = veer("check", "--json", "-c", p)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        msgs = [d["message"] for d in json.loads(r.stdout)]
+        self.assertTrue(any('"no-such-category" not found' in m for m in msgs), msgs)
+        self.assertTrue(any('unknown geoip code "zz"' in m for m in msgs), msgs)
+        self.assertEqual(len(msgs), 2, msgs)  # google and cn are fine
+
     def test_usage(self):
         self.assertEqual(veer("check").returncode, 2)
         r = veer("check", "--help")
