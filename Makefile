@@ -58,3 +58,19 @@ bench-run: bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-bench
+
+# Cross builds (Debian cross toolchains, multiarch -dev packages): unit tests and corpus replays
+# under qemu-user, plus the musl symbol check. CROSS_ARCHES: aarch64 mipsel s390x.
+CROSS_ARCHES ?= aarch64 mipsel s390x
+.PHONY: cross-test release-size
+cross-test:
+	JOBS=$(JOBS) sh scripts/cross-test.sh $(CROSS_ARCHES)
+
+# The size-optimised daemon (-Os, LTO, --gc-sections, stripped) in build-size[-ARCH]; prints
+# the stripped size. SIZE_ARCH: empty (native) or aarch64, mipsel, s390x (cross).
+SIZE_ARCH ?=
+release-size: deps
+	cmake -S . -B build-size$(if $(SIZE_ARCH),-$(SIZE_ARCH)) -G Ninja -C cmake/toolchains/release-size.cmake \
+	  $(if $(SIZE_ARCH),-DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/$(SIZE_ARCH).cmake)
+	cmake --build build-size$(if $(SIZE_ARCH),-$(SIZE_ARCH)) -j $(JOBS) --target veer
+	@ls -l build-size$(if $(SIZE_ARCH),-$(SIZE_ARCH))/veer | awk '{print "veer stripped: " $$5 " bytes"}'
