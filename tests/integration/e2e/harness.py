@@ -19,7 +19,7 @@ SOURCE = os.environ.get("VEER_SOURCE_DIR", ".")
 class Veer:
     """A veer process on a config (dict or text); knows the ports its inbounds listen on."""
 
-    def __init__(self, config, extra_files=None):
+    def __init__(self, config, extra_files=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="veer-e2e-")
         for name, text in (extra_files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
@@ -29,7 +29,8 @@ class Veer:
         self.log_path = os.path.join(self.dir, "veer.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([VEER, "run", "-c", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         self.ports = self._wait_ports()
 
     def write_config(self, config):
@@ -60,6 +61,13 @@ class Veer:
                 return True
             time.sleep(0.05)
         return False
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
 
     def stop(self):
         if self.proc.poll() is None:
