@@ -21,6 +21,17 @@ struct Dialer::Attempt {
   bool finished = false;
 };
 
+// Close callback of an attempt's handle: frees the handle and the attempt, then the Dialer once
+// nothing of it is open any more.
+void Dialer::onAttemptClosed(uv_handle_t* h) {
+  auto* at = static_cast<Attempt*>(h->data);
+  Dialer* d = at->owner;
+  delete reinterpret_cast<uv_tcp_t*>(h);
+  delete at;
+  --d->open_handles_;
+  d->maybeFree();
+}
+
 std::vector<SocketAddress> interleaveFamilies(const std::vector<SocketAddress>& in) {
   if (in.empty()) return {};
   std::vector<SocketAddress> first, second;
@@ -137,14 +148,7 @@ void Dialer::startNext() {
     if (rc != 0) {
       last_error_ = loop::uvError(rc, "dial " + addr.toString());
       a->finished = true;
-      loop::closeHandle(a->tcp, [](uv_handle_t* h) {
-        auto* at = static_cast<Attempt*>(h->data);
-        Dialer* d = at->owner;
-        delete reinterpret_cast<uv_tcp_t*>(h);
-        delete at;
-        --d->open_handles_;
-        d->maybeFree();
-      });
+      loop::closeHandle(a->tcp, onAttemptClosed);
       continue;
     }
     attempts_.push_back(a);
@@ -182,14 +186,7 @@ void Dialer::onAttemptDone(Attempt* a, int status) {
   last_error_ = loop::uvError(status, "dial " + a->addr.toString());
   LOG_DEBUG("%s", last_error_.message().c_str());
   std::erase(attempts_, a);
-  loop::closeHandle(a->tcp, [](uv_handle_t* h) {
-    auto* at = static_cast<Attempt*>(h->data);
-    Dialer* d = at->owner;
-    delete reinterpret_cast<uv_tcp_t*>(h);
-    delete at;
-    --d->open_handles_;
-    d->maybeFree();
-  });
+  loop::closeHandle(a->tcp, onAttemptClosed);
   uv_timer_stop(&fallback_timer_);
   startNext();
 }
@@ -217,14 +214,7 @@ void Dialer::cancel() {
   uv_timer_stop(&deadline_timer_);
   for (auto* a : attempts_) {
     if (a->tcp == nullptr) continue;
-    loop::closeHandle(a->tcp, [](uv_handle_t* h) {
-      auto* at = static_cast<Attempt*>(h->data);
-      Dialer* d = at->owner;
-      delete reinterpret_cast<uv_tcp_t*>(h);
-      delete at;
-      --d->open_handles_;
-      d->maybeFree();
-    });
+    loop::closeHandle(a->tcp, onAttemptClosed);
   }
   attempts_.clear();
   auto timer_closed = [](uv_handle_t* h) {

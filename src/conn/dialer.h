@@ -64,6 +64,7 @@ class Dialer {
   void onDeadline();
   void finish(Result<uv_tcp_t*> r);
   void maybeFree();
+  static void onAttemptClosed(uv_handle_t* h);
 
   uv_loop_t* loop_;
   std::vector<SocketAddress> addresses_;
