@@ -13,6 +13,12 @@ if [ "${VEER_DEPS_CI:-0}" = "1" ]; then
   PKGS="$PKGS clang libclang-rt-14-dev"
 fi
 
+# The OpenWrt package checks use shellcheck (tests/integration/openwrt; skipped without it).
+# The cross toolchains and multiarch -dev packages are installed by scripts/cross-test.sh.
+if [ "${VEER_DEPS_CI:-0}" = "1" ] || [ "${VEER_DEPS_CROSS:-0}" = "1" ]; then
+  PKGS="$PKGS shellcheck"
+fi
+
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
