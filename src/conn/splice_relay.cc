@@ -48,17 +48,20 @@ class PipePool {
     if (!free_.empty()) {
       out = free_.back();
       free_.pop_back();
+      ++g_relay_stats.pipes_in_use;
       return true;
     }
     int fds[2];
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
     out.r = fds[0];
     out.w = fds[1];
+    ++g_relay_stats.pipes_in_use;
     return true;
   }
   // Only empty pipes come back (a pipe with bytes left is closed instead).
   void release(Pipe p, bool empty) {
     if (p.r < 0) return;
+    --g_relay_stats.pipes_in_use;
     if (!empty || free_.size() >= 64) {
       ::close(p.r);
       ::close(p.w);
@@ -181,7 +184,15 @@ class SpliceRelay : public Relay {
         if (dir.in_pipe == 0) passEof(d);
         return;
       }
-      if (errno == EAGAIN || errno == EINTR) return;
+      if (errno == EAGAIN || errno == EINTR) {
+        // Nothing to read: an empty pipe goes back to the pool, so an idle connection holds
+        // only its two sockets.
+        if (dir.in_pipe == 0 && dir.pipe.r >= 0) {
+          PipePool::local().release(dir.pipe, true);
+          dir.pipe = Pipe{};
+        }
+        return;
+      }
       bool reset = errno == ECONNRESET;
       finish(std::string(d == 0 ? "client: " : "remote: ") + strerror(errno), true,
              reset ? 1 - d : -1);

@@ -61,6 +61,7 @@ Relay* startRelay(uv_loop_t* loop, uv_tcp_t* client, uv_tcp_t* remote, std::stri
 struct RelayStats {
   uint64_t spliced = 0;   // relays that ran on splice(2)
   uint64_t buffered = 0;  // relays that ran on the buffered copy
+  uint64_t pipes_in_use = 0;  // splice pipes held by relays right now (not in the pool)
 };
 const RelayStats& relayStats();
 

@@ -407,6 +407,39 @@ TEST_P(RelayTest, ServerHalfCloseStillReceivesClientData) {
   EXPECT_EQ(result_.reason, "done");
 }
 
+TEST_P(RelayTest, IdleRelayAfterTrafficHoldsOnlyItsSockets) {
+  setUpRelay(RelayOptions{});
+  runUntil([] { return false; }, 50);
+  size_t before = openFds();
+  // One exchange each way, then silence: the relay must not keep pipes (fds) for it.
+  send(client_fd_, "ping", 4, 0);
+  std::string got;
+  runUntil([&] {
+    char b[8];
+    ssize_t n = recv(server_fd_, b, sizeof(b), MSG_DONTWAIT);
+    if (n > 0) got.append(b, static_cast<size_t>(n));
+    return got.size() >= 4;
+  });
+  send(server_fd_, "pong", 4, 0);
+  std::string back;
+  runUntil([&] {
+    char b[8];
+    ssize_t n = recv(client_fd_, b, sizeof(b), MSG_DONTWAIT);
+    if (n > 0) back.append(b, static_cast<size_t>(n));
+    return back.size() >= 4;
+  });
+  runUntil([] { return false; }, 50);
+  EXPECT_EQ(got, "ping");
+  EXPECT_EQ(back, "pong");
+  // The relay is alive and idle: it holds no pipe (pipes went back to the pool).
+  EXPECT_EQ(done_, 0);
+  EXPECT_EQ(relayStats().pipes_in_use, 0u);
+  (void)before;
+  shutdown(client_fd_, SHUT_WR);
+  shutdown(server_fd_, SHUT_WR);
+  runUntil([&] { return done_ > 0; });
+}
+
 TEST_P(RelayTest, RemoteResetIsPassedOnAsReset) {
   setUpRelay(RelayOptions{});
   linger lg{1, 0};
