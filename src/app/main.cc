@@ -3,6 +3,7 @@
 //   veer check -c FILE        validate a config and everything it references
 //   veer version              print the version
 //   veer rule-set|geosite|geoip|route|sniff ...   tools (see kUsage)
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -46,6 +47,8 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write or splice into a socket whose peer is gone must fail with EPIPE, not kill veer.
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

@@ -62,7 +62,7 @@ class PipePool {
   void release(Pipe p, bool empty) {
     if (p.r < 0) return;
     --g_relay_stats.pipes_in_use;
-    if (!empty || free_.size() >= 64) {
+    if (!empty || free_.size() >= 16) {
       ::close(p.r);
       ::close(p.w);
       return;
