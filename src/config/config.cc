@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <functional>
 #include <set>
-#include <sstream>
 
+#include "base/file.h"
 #include "rules/dsl.h"
 #include "rules/rule_json.h"
 #include "rules/ruleset_json.h"
@@ -30,13 +29,7 @@ void rememberText(const std::string& file, const std::string& text) {
   sourceTexts()[file] = text;
 }
 
-std::optional<std::string> readWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return std::nullopt;
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::optional<std::string> readWholeFile(const std::string& path) { return readFile(path); }
 
 std::string dirOf(const std::string& path) {
   size_t slash = path.rfind('/');

@@ -1,7 +1,6 @@
+#include "base/file.h"
 #include "dns/transport.h"
 
-#include <fstream>
-#include <sstream>
 
 namespace veer::dns {
 
@@ -24,17 +23,15 @@ uint64_t LocalTransport::exchange(std::vector<uint8_t> query, Callback cb) {
 
 Status HostsTransport::loadHostsFile(const std::string& path,
                                      std::map<std::string, std::vector<IpAddress>>& out) {
-  std::ifstream in(path);
-  if (!in) return unexpected(Error("cannot read hosts file " + path));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::istringstream words(line);
-    std::string addr, name;
-    if (!(words >> addr)) continue;
-    auto ip = IpAddress::parse(addr);
+  auto text = readFile(path);
+  if (!text) return unexpected(Error("cannot read hosts file " + path));
+  for (std::string_view line : splitLines(*text)) {
+    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    auto words = splitWords(line);
+    if (words.empty()) continue;
+    auto ip = IpAddress::parse(words[0]);
     if (!ip) continue;  // hosts files carry zone ids and junk; skip what we cannot read
-    while (words >> name) out[canonicalName(name)].push_back(*ip);
+    for (size_t i = 1; i < words.size(); ++i) out[canonicalName(words[i])].push_back(*ip);
   }
   return {};
 }

@@ -1,12 +1,11 @@
+#include "base/file.h"
 #include "rules/geosite_text.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <unordered_set>
 
 namespace veer::rules {
@@ -66,11 +65,10 @@ Status parseList(const std::string& name, const std::string& text,
                  std::map<std::string, ParsedList>& lists) {
   ParsedList& pl = lists[name];
   pl.name = name;
-  std::istringstream in(text);
-  std::string line;
   size_t lineno = 0;
-  while (std::getline(in, line)) {
+  for (std::string_view line_view : splitLines(text)) {
     ++lineno;
+    std::string line(line_view);
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
     auto tokens = splitWs(line);
@@ -296,14 +294,12 @@ Result<GeositeMap> compileGeositeDir(const std::string& data_dir,
     std::string path = data_dir + "/" + name;
     struct stat st {};
     if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
+    auto text = readFile(path);
+    if (!text) {
       closedir(d);
       return unexpected(path + ": cannot read");
     }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    texts[name] = ss.str();
+    texts[name] = std::move(*text);
   }
   closedir(d);
   return compileGeositeLists(texts, opts);
