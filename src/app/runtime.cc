@@ -126,9 +126,9 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
     st->outbounds[st->final_outbound] =
         outbound::makeDirect(st->final_outbound, loop, resolver, outbound::DirectOptions{});
   }
-  // VEER_SPLICE=1 turns splice(2) on (off by default: see docs/benchmarks.md).
+  // VEER_SPLICE=0 turns splice(2) off (for comparisons, or kernels where it misbehaves).
   const char* sp = std::getenv("VEER_SPLICE");
-  st->relay.splice = sp != nullptr && std::string(sp) == "1";
+  st->relay.splice = !(sp != nullptr && std::string(sp) == "0");
   st->engine = cfg.engine;
   st->resolve_on_demand = cfg.route.resolve_on_demand;
   st->resolver = resolver;
