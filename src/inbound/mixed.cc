@@ -49,10 +49,11 @@ class ClientSink : public conn::UdpReplySink {
  public:
   ClientSink(uv_udp_t* udp, SocketAddress client) : udp_(udp), client_(client) {}
   void sendReply(const Destination& from, const char* data, size_t len) override {
-    std::string pkt = socks::udpHeader(from);
-    pkt.append(data, len);
-    uv_buf_t b = uv_buf_init(pkt.data(), static_cast<unsigned>(pkt.size()));
-    int rc = uv_udp_try_send(udp_, &b, 1, client_.sa());
+    // Header and payload go out as one datagram from two buffers: no copy of the payload.
+    std::string header = socks::udpHeader(from);
+    uv_buf_t b[2] = {uv_buf_init(header.data(), static_cast<unsigned>(header.size())),
+                     uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len))};
+    int rc = uv_udp_try_send(udp_, b, 2, client_.sa());
     if (rc < 0) LOG_DEBUG("socks udp reply to %s: %s", client_.toString().c_str(), uv_strerror(rc));
   }
 

@@ -1,4 +1,4 @@
-// The outcome of routing one connection, and the seam between the router and the rule engine.
+// The outcome of routing one connection (the rule walk fills it in).
 #pragma once
 
 #include <cstdint>
@@ -19,15 +19,6 @@ struct Decision {
   std::string override_address;
   std::optional<uint16_t> override_port;
   std::optional<uint32_t> udp_timeout_ms;
-};
-
-/// Decides where a connection goes. Implemented over the rule engine (rules_decider.cc).
-class Decider {
- public:
-  virtual ~Decider() = default;
-  /// May fill ctx (sniff results are already in it; the resolve action fills
-  /// destination_addresses in a later version).
-  virtual Decision decide(conn::InboundContext& ctx) const = 0;
 };
 
 }  // namespace veer::route
