@@ -25,7 +25,8 @@ class Pusher:
         self.srv.listen(1)
         self.port = self.srv.getsockname()[1]
         self.digest = None
-        threading.Thread(target=self._run, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
     def _run(self):
         c, _ = self.srv.accept()
@@ -75,6 +76,9 @@ class SlowReaderTest(unittest.TestCase):
                 if got % (64 << 20) < (1 << 20):
                     peak = max(peak, v.rss_kib())
             s.close()
+            # The pusher records its digest after closing its socket, so the client can see
+            # EOF first: wait for the thread before comparing.
+            p.thread.join(timeout=30)
             self.assertEqual(got, TOTAL)
             self.assertEqual(md.hexdigest(), p.digest)
             # Flat: a few hundred KiB of pool buffers at most, never the megabytes queued.
