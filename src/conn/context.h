@@ -12,6 +12,7 @@
 
 #include "base/address.h"
 #include "base/result.h"
+#include "conn/stream.h"
 
 namespace veer::conn {
 
@@ -68,9 +69,9 @@ class ConnectionHandler {
   /// reply(outcome) to the client, then relays (or closes on failure).
   virtual void handleTcp(InboundContext ctx, uv_tcp_t* client, std::string early,
                          ReplyBuilder reply) = 0;
-  /// Routes and dials for an inbound that relays by itself (plain HTTP proxying). `cb` gets a
-  /// connected heap-allocated uv_tcp_t, or the failure. Returns an id for cancelDial().
-  using DialCallback = std::function<void(Result<uv_tcp_t*>, DialFailure)>;
+  /// Routes and dials for an inbound that relays by itself (plain HTTP proxying). `cb` gets the
+  /// connected stream, or the failure. Returns an id for cancelDial().
+  using DialCallback = std::function<void(Result<StreamPtr>, DialFailure)>;
   virtual uint64_t dialTcp(InboundContext& ctx, DialCallback cb) = 0;
   virtual void cancelDial(uint64_t id) = 0;
   /// One UDP datagram from a client. `sink` must outlive the NAT sessions it is given to:

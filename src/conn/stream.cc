@@ -98,21 +98,19 @@ class TcpStream final : public Stream {
     if (closed_) return;
     closed_ = true;
     *alive_ = false;
-    on_read_ = nullptr;
     if (tcp_ == nullptr) {
       delete this;
       return;
     }
+    // The stream is freed with its handle, after the loop is done with both: close() may be
+    // called from inside this stream's own read callback.
     uv_tcp_t* t = tcp_;
-    tcp_ = nullptr;
-    t->data = nullptr;
-    auto cb = [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); };
-    if (reset) {
-      if (uv_tcp_close_reset(t, cb) != 0) loop::closeHandle(t, cb);
-    } else {
-      loop::closeHandle(t, cb);
-    }
-    delete this;
+    t->data = this;
+    auto cb = [](uv_handle_t* h) {
+      delete static_cast<TcpStream*>(h->data);
+      delete reinterpret_cast<uv_tcp_t*>(h);
+    };
+    if (!reset || uv_tcp_close_reset(t, cb) != 0) loop::closeHandle(t, cb);
   }
 
   uv_tcp_t* releaseTcp() override {
@@ -124,6 +122,7 @@ class TcpStream final : public Stream {
     return t;
   }
 
+  uv_tcp_t* socket() override { return tcp_; }
   const char* kind() const override { return "tcp"; }
 
  private:
@@ -163,10 +162,8 @@ class TcpStream final : public Stream {
       } else if (static_cast<size_t>(nread) <= cap / 4 && cap > loop::BufferPool::kMinSize) {
         self->buf_size_ = cap / 2;
       }
-      auto alive = self->alive_;
       if (self->on_read_) self->on_read_(0, buf->base, static_cast<size_t>(nread));
       loop::BufferPool::local().release(buf->base, buf->len);
-      (void)alive;
       return;
     }
     if (buf->base != nullptr) loop::BufferPool::local().release(buf->base, buf->len);
@@ -195,7 +192,70 @@ class TcpStream final : public Stream {
   bool closed_ = false;
 };
 
+/// Delivers `prefix` (bytes a handshake read past its end) before the inner stream's bytes.
+class PrefixedStream final : public Stream {
+ public:
+  PrefixedStream(uv_loop_t* loop, StreamPtr inner, std::string prefix)
+      : loop_(loop), inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+
+  void readStart(ReadFn on_read) override {
+    on_read_ = std::move(on_read);
+    reading_ = true;
+    if (prefix_.empty()) {
+      startInner();
+      return;
+    }
+    loop::defer(loop_, [this, alive = alive_] {
+      if (!*alive || !reading_ || prefix_.empty()) return;
+      std::string p = std::move(prefix_);
+      prefix_.clear();
+      on_read_(0, p.data(), p.size());
+      if (*alive && reading_) startInner();
+    });
+  }
+  void readStop() override {
+    reading_ = false;
+    inner_->readStop();
+  }
+  void write(const char* data, size_t len, DoneFn done) override {
+    inner_->write(data, len, std::move(done));
+  }
+  size_t writeQueueSize() const override { return inner_->writeQueueSize(); }
+  void shutdown(DoneFn done) override { inner_->shutdown(std::move(done)); }
+  void close(bool reset) override {
+    if (closed_) return;
+    closed_ = true;
+    *alive_ = false;
+    inner_.release()->close(reset);
+    // Freed from the loop: close() may run inside on_read_.
+    loop::defer(loop_, [self = this] { delete self; });
+  }
+  uv_tcp_t* releaseTcp() override { return prefix_.empty() ? inner_->releaseTcp() : nullptr; }
+  uv_tcp_t* socket() override { return inner_->socket(); }
+  const char* kind() const override { return inner_->kind(); }
+
+ private:
+  void startInner() {
+    inner_->readStart([this](int status, const char* data, size_t len) {
+      if (!closed_ && on_read_) on_read_(status, data, len);
+    });
+  }
+
+  uv_loop_t* loop_;
+  StreamPtr inner_;
+  std::string prefix_;
+  ReadFn on_read_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool reading_ = false;
+  bool closed_ = false;
+};
+
 }  // namespace
+
+StreamPtr makePrefixedStream(uv_loop_t* loop, StreamPtr inner, std::string prefix) {
+  if (prefix.empty()) return inner;
+  return StreamPtr(new PrefixedStream(loop, std::move(inner), std::move(prefix)));
+}
 
 StreamPtr makeTcpStream(uv_tcp_t* tcp) { return StreamPtr(new TcpStream(tcp)); }
 

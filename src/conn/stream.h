@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace veer::conn {
 
@@ -40,6 +41,8 @@ class Stream {
   virtual void shutdown(DoneFn done) = 0;
   virtual void close(bool reset = false) = 0;
   virtual uv_tcp_t* releaseTcp() { return nullptr; }
+  /// The TCP socket at the bottom of the stack (peer/local addresses), or null. Not released.
+  virtual uv_tcp_t* socket() { return nullptr; }
   /// "tcp", "tls", "shadowsocks", ... (logs).
   virtual const char* kind() const = 0;
 };
@@ -53,5 +56,9 @@ using StreamPtr = std::unique_ptr<Stream, StreamCloser>;
 
 /// Wraps a connected, heap-allocated uv_tcp_t (takes ownership; overwrites its `data`).
 StreamPtr makeTcpStream(uv_tcp_t* tcp);
+
+/// A stream that first delivers `prefix` (bytes a handshake read past its own end), then the
+/// inner stream's bytes. Returns `inner` itself when `prefix` is empty.
+StreamPtr makePrefixedStream(uv_loop_t* loop, StreamPtr inner, std::string prefix);
 
 }  // namespace veer::conn

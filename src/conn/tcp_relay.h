@@ -20,6 +20,8 @@
 #include <functional>
 #include <string>
 
+#include "conn/stream.h"
+
 namespace veer::conn {
 
 struct RelayOptions {
@@ -57,6 +59,14 @@ class Relay {
 /// Takes ownership of both handles; `done` runs exactly once, after everything is closed.
 Relay* startRelay(uv_loop_t* loop, uv_tcp_t* client, uv_tcp_t* remote, std::string early_data,
                   const RelayOptions& opts, Relay::DoneCallback done);
+
+/// Starts a relay between two Streams. When both are plain TCP it hands their sockets to
+/// startRelay() (splice or the buffered copy); otherwise the bytes pass through the streams'
+/// transforms in user space (StreamRelay, stream_relay.cc) under the same half-close, timer and
+/// backpressure policy. `done` runs exactly once, after everything is closed.
+Relay* startStreamRelay(uv_loop_t* loop, StreamPtr client, StreamPtr remote,
+                        std::string early_data, const RelayOptions& opts,
+                        Relay::DoneCallback done);
 
 /// Process-wide relay counters (loop thread only).
 struct RelayStats {

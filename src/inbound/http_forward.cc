@@ -117,7 +117,7 @@ class Session {
       resp_ = http::BodyFramer();
       rbuf_.clear();
       ++requests_;
-      if (upstream_ != nullptr && dst->toString() == upstream_dst_.toString()) {
+      if (upstream_ && dst->toString() == upstream_dst_.toString()) {
         phase_ = Phase::Exchange;
         reused_ = true;
         LOG_DEBUG("[http/%s] reusing upstream %s", tag_.c_str(), upstream_dst_.toString().c_str());
@@ -138,7 +138,7 @@ class Session {
       ctx.protocol = "http";
       ctx.sniffed_domain = dst->isDomain() ? dst->domain : "";
       Destination want = *dst;
-      dial_id_ = handler_->dialTcp(ctx, [this, want](Result<uv_tcp_t*> r, conn::DialFailure f) {
+      dial_id_ = handler_->dialTcp(ctx, [this, want](Result<conn::StreamPtr> r, conn::DialFailure f) {
         dial_id_ = 0;
         if (!r) {
           int code = f == conn::DialFailure::Blocked   ? 403
@@ -150,8 +150,7 @@ class Session {
                         r.error().message());
           return;
         }
-        upstream_ = *r;
-        upstream_->data = this;
+        upstream_ = std::move(*r);
         upstream_dst_ = want;
         phase_ = Phase::Exchange;
         readUpstream(true);
@@ -190,24 +189,22 @@ class Session {
 
   // ---- upstream side ----
   void readUpstream(bool on) {
-    if (upstream_ == nullptr || on == upstream_reading_) return;
+    if (!upstream_ || on == upstream_reading_) return;
     upstream_reading_ = on;
     if (!on) {
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(upstream_));
+      upstream_->readStop();
       return;
     }
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(upstream_),
-        [](uv_handle_t*, size_t, uv_buf_t* buf) {
-          buf->base = loop::BufferPool::local().acquire(16384);
-          buf->len = 16384;
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-          auto* self = static_cast<Session*>(s->data);
-          if (n > 0) self->onUpstreamData(buf->base, static_cast<size_t>(n));
-          if (buf->base) loop::BufferPool::local().release(buf->base, buf->len);
-          if (n < 0) self->onUpstreamEnd(static_cast<int>(n));
-        });
+    // The stream calls nothing after it is closed, and the session closes it before it is
+    // freed, so `this` outlives every callback.
+    upstream_->readStart([this](int status, const char* data, size_t n) {
+      if (status == 0) {
+        onUpstreamData(data, n);
+      } else {
+        upstream_reading_ = false;
+        onUpstreamEnd(status);
+      }
+    });
   }
 
   void onUpstreamData(const char* data, size_t n) {
@@ -298,7 +295,12 @@ class Session {
 
   // ---- writes ----
   void writeClient(std::string data) { write(client_, std::move(data), true); }
-  void writeUpstream(std::string data) { write(upstream_, std::move(data), false); }
+  void writeUpstream(std::string data) {
+    if (!upstream_ || data.empty()) return;
+    up_ += data.size();
+    upstream_->write(data.data(), data.size(), [this](int status) { onWriteDone(false, status); });
+    if (upstream_->writeQueueSize() > kHighWater) readClient(false);
+  }
 
   void write(uv_tcp_t* h, std::string data, bool to_client) {
     if (h == nullptr || data.empty()) return;
@@ -306,13 +308,14 @@ class Session {
     w->req.data = w;
     uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
     ++writes_;
-    (to_client ? down_ : up_) += w->data.size();
+    down_ += w->data.size();
     int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(h), &b, 1,
                       [](uv_write_t* req, int status) {
                         auto* ww = static_cast<Write*>(req->data);
                         Session* s = ww->s;
                         bool tc = ww->to_client;
                         delete ww;
+                        --s->writes_;
                         s->onWriteDone(tc, status);
                       });
     if (rc != 0) {
@@ -333,7 +336,6 @@ class Session {
   }
 
   void onWriteDone(bool to_client, int status) {
-    --writes_;
     if (phase_ == Phase::Closing) {
       maybeFree();
       return;
@@ -342,8 +344,11 @@ class Session {
       close(uv_strerror(status));
       return;
     }
-    uv_tcp_t* h = to_client ? client_ : upstream_;
-    if (h && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(h)) < kHighWater / 4) {
+    size_t q = to_client ? (client_ ? uv_stream_get_write_queue_size(
+                                          reinterpret_cast<uv_stream_t*>(client_))
+                                    : kHighWater)
+                         : (upstream_ ? upstream_->writeQueueSize() : kHighWater);
+    if (q < kHighWater / 4) {
       if (to_client && phase_ == Phase::Exchange) readUpstream(true);
       if (!to_client && phase_ == Phase::Exchange && !client_eof_) readClient(true);
     }
@@ -371,18 +376,8 @@ class Session {
   }
 
   void closeUpstream() {
-    if (upstream_ == nullptr) return;
-    uv_tcp_t* u = upstream_;
-    upstream_ = nullptr;
+    upstream_.reset();
     upstream_reading_ = false;
-    ++handles_;
-    u->data = this;
-    loop::closeHandle(u, [](uv_handle_t* h) {
-      auto* s = static_cast<Session*>(h->data);
-      delete reinterpret_cast<uv_tcp_t*>(h);
-      --s->handles_;
-      s->maybeFree();
-    });
   }
 
   void close(const std::string& why) {
@@ -418,7 +413,7 @@ class Session {
   conn::ConnectionHandler* handler_;
   std::string tag_;
   uv_tcp_t* client_;
-  uv_tcp_t* upstream_ = nullptr;
+  conn::StreamPtr upstream_;
   Destination upstream_dst_;
   SocketAddress source_;
   std::string cbuf_, rbuf_;

@@ -247,7 +247,11 @@ class DirectOutbound : public Outbound {
     if (it == ops_.end()) return;
     DialCallback cb = std::move(it->second.cb);
     ops_.erase(it);
-    cb(std::move(r));
+    if (!r) {
+      cb(unexpected(r.error()));
+      return;
+    }
+    cb(conn::makeTcpStream(*r));
   }
 
   uv_loop_t* loop_;

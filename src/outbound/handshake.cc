@@ -5,22 +5,12 @@
 
 namespace veer::outbound {
 
-namespace {
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-};
-void closeTcp(uv_tcp_t* tcp) {
-  loop::closeHandle(tcp, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-}
-}  // namespace
+Handshake::Handshake(uv_loop_t* loop, conn::StreamPtr stream, Done done)
+    : loop_(loop), stream_(std::move(stream)), done_(std::move(done)) {}
 
-Handshake::Handshake(uv_loop_t* loop, uv_tcp_t* tcp, Done done)
-    : loop_(loop), tcp_(tcp), done_(std::move(done)) {}
-
-Handshake* Handshake::start(uv_loop_t* loop, uv_tcp_t* tcp, uint32_t timeout_ms, Done done) {
-  auto* h = new Handshake(loop, tcp, std::move(done));
-  tcp->data = h;
+Handshake* Handshake::start(uv_loop_t* loop, conn::StreamPtr stream, uint32_t timeout_ms,
+                            Done done) {
+  auto* h = new Handshake(loop, std::move(stream), std::move(done));
   uv_timer_init(loop, &h->timer_);
   h->timer_.data = h;
   uv_timer_start(
@@ -32,17 +22,8 @@ Handshake* Handshake::start(uv_loop_t* loop, uv_tcp_t* tcp, uint32_t timeout_ms,
 
 void Handshake::write(std::string data) {
   if (finished_) return;
-  auto* w = new WriteReq;
-  w->data = std::move(data);
-  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  // The write callback only frees the request: it may run after the connection was handed
-  // over or closed; a failed write shows up as a failed read.
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &b, 1,
-                    [](uv_write_t* r, int) { delete reinterpret_cast<WriteReq*>(r); });
-  if (rc != 0) {
-    delete w;
-    fail(std::string("write: ") + uv_strerror(rc));
-  }
+  // A failed write shows up as a failed read (or at the relay); nothing to do here.
+  stream_->write(data.data(), data.size());
 }
 
 void Handshake::readUntil(size_t total, Step then) {
@@ -53,47 +34,38 @@ void Handshake::readUntil(size_t total, Step then) {
   }
   then_ = std::move(then);
   want_ = total;
-  int rc = uv_read_start(
-      reinterpret_cast<uv_stream_t*>(tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* self = static_cast<Handshake*>(h->data);
-        size_t have = self->buf_.size();
-        size_t need = self->want_ > have ? self->want_ - have : 1;
-        buf->base = self->scratch_;
-        buf->len = need < sizeof(self->scratch_) ? need : sizeof(self->scratch_);
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-        auto* self = static_cast<Handshake*>(s->data);
-        if (self == nullptr || self->finished_) return;
-        if (n < 0) {
-          self->fail(n == UV_EOF ? "the server closed the connection during the handshake"
-                                 : std::string("read: ") + uv_strerror(static_cast<int>(n)));
-          return;
-        }
-        if (n == 0) return;
-        self->buf_.append(b->base, static_cast<size_t>(n));
-        if (self->buf_.size() >= self->want_) {
-          uv_read_stop(s);
-          Step next = std::move(self->then_);
-          next();
-        }
-      });
-  if (rc != 0) fail(std::string("read: ") + uv_strerror(rc));
+  if (reading_) return;
+  reading_ = true;
+  stream_->readStart([this](int status, const char* data, size_t len) {
+    if (finished_) return;
+    if (status < 0) {
+      reading_ = false;
+      fail(status == UV_EOF ? "the server closed the connection during the handshake"
+                            : std::string("read: ") + uv_strerror(status));
+      return;
+    }
+    buf_.append(data, len);
+    if (buf_.size() >= want_ && then_) {
+      stream_->readStop();
+      reading_ = false;
+      Step next = std::move(then_);
+      then_ = nullptr;
+      next();
+    }
+  });
 }
 
-void Handshake::succeed() {
+void Handshake::succeed(size_t consumed) {
   if (finished_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
-  tcp_->data = nullptr;
-  uv_tcp_t* t = tcp_;
-  tcp_ = nullptr;
-  finish(t);
+  stream_->readStop();
+  reading_ = false;
+  std::string rest = consumed < buf_.size() ? buf_.substr(consumed) : std::string();
+  finish(conn::makePrefixedStream(loop_, std::move(stream_), std::move(rest)));
 }
 
 void Handshake::fail(const std::string& why) {
   if (finished_) return;
-  closeTcp(tcp_);
-  tcp_ = nullptr;
+  stream_.reset();
   finish(unexpected(Error(why)));
 }
 
@@ -103,7 +75,7 @@ void Handshake::abort() {
   fail("aborted");
 }
 
-void Handshake::finish(Result<uv_tcp_t*> r) {
+void Handshake::finish(Result<conn::StreamPtr> r) {
   finished_ = true;
   Done d = std::move(done_);
   done_ = nullptr;
@@ -146,19 +118,16 @@ uint64_t ProxyOutbound::dialTcp(const conn::InboundContext& ctx, DialCallback cb
   uint64_t id = next_id_++;
   ops_[id].cb = std::move(cb);
   auto target = std::make_shared<conn::InboundContext>(ctx);
-  ops_[id].via_id = via_->dialTcp(serverContext(ctx), [this, id, target](Result<uv_tcp_t*> r) {
+  ops_[id].via_id = via_->dialTcp(serverContext(ctx), [this, id, target](Result<conn::StreamPtr> r) {
     auto it = ops_.find(id);
-    if (it == ops_.end()) {
-      if (r) loop::closeHandle(*r, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      return;
-    }
+    if (it == ops_.end()) return;
     it->second.via_id = 0;
     if (!r) {
       complete(id, unexpected(r.error().wrap(type() + " server " + server_.toString())));
       return;
     }
-    Handshake* hs = Handshake::start(loop_, *r, handshake_timeout_ms_,
-                                     [this, id](Result<uv_tcp_t*> hr) {
+    Handshake* hs = Handshake::start(loop_, std::move(*r), handshake_timeout_ms_,
+                                     [this, id](Result<conn::StreamPtr> hr) {
                                        auto jt = ops_.find(id);
                                        if (jt != ops_.end()) jt->second.hs = nullptr;
                                        if (!hr) {
@@ -192,12 +161,9 @@ void ProxyOutbound::cancelDial(uint64_t id) {
   ops_.erase(it);
 }
 
-void ProxyOutbound::complete(uint64_t id, Result<uv_tcp_t*> r) {
+void ProxyOutbound::complete(uint64_t id, Result<conn::StreamPtr> r) {
   auto it = ops_.find(id);
-  if (it == ops_.end()) {
-    if (r) loop::closeHandle(*r, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return;
-  }
+  if (it == ops_.end()) return;
   DialCallback cb = std::move(it->second.cb);
   ops_.erase(it);
   cb(std::move(r));

@@ -1,6 +1,7 @@
-// A client handshake on a freshly dialed TCP connection (SOCKS, HTTP CONNECT): writes requests
-// and reads replies in exact sizes, so that no byte that belongs to the relayed stream is
-// consumed. When it succeeds the connection is handed over untouched (raw relay afterwards).
+// A client handshake on a freshly dialed connection (SOCKS, HTTP CONNECT, a health probe):
+// writes requests and reads replies. Bytes read past the end of the handshake (the server spoke
+// first right after its reply) belong to the relayed stream: succeed(consumed) hands them over
+// in front of the stream (conn::makePrefixedStream).
 #pragma once
 
 #include <uv.h>
@@ -9,44 +10,47 @@
 #include <string>
 
 #include "base/result.h"
+#include "conn/stream.h"
 
 namespace veer::outbound {
 
 class Handshake {
  public:
-  using Done = std::function<void(Result<uv_tcp_t*>)>;
+  using Done = std::function<void(Result<conn::StreamPtr>)>;
   using Step = std::function<void()>;
 
-  /// Takes ownership of `tcp`. `done` runs once (never inside start()), unless abort().
-  static Handshake* start(uv_loop_t* loop, uv_tcp_t* tcp, uint32_t timeout_ms, Done done);
+  /// Takes ownership of `stream`. `done` runs once (never inside start()), unless abort().
+  static Handshake* start(uv_loop_t* loop, conn::StreamPtr stream, uint32_t timeout_ms,
+                          Done done);
 
   /// Queues bytes to the server.
   void write(std::string data);
-  /// Reads until buffer() holds `total` bytes in all, then runs `then`.
+  /// Reads until buffer() holds at least `total` bytes in all, then runs `then`.
   void readUntil(size_t total, Step then);
-  /// Bytes read so far.
+  /// Bytes read so far (may run past what was asked for).
   std::string& buffer() { return buf_; }
-  void succeed();
+  /// Success: the first `consumed` bytes of buffer() were the handshake's.
+  void succeed(size_t consumed);
   void fail(const std::string& why);
   /// Abandons the handshake: closes the connection; `done` never runs.
   void abort();
-  /// The peer address of the connection (for a SOCKS5 UDP relay at 0.0.0.0).
-  uv_tcp_t* tcp() { return tcp_; }
+  /// The connection (for its peer address).
+  conn::Stream* stream() { return stream_.get(); }
 
  private:
-  Handshake(uv_loop_t* loop, uv_tcp_t* tcp, Done done);
+  Handshake(uv_loop_t* loop, conn::StreamPtr stream, Done done);
   ~Handshake() = default;
-  void finish(Result<uv_tcp_t*> r);
+  void finish(Result<conn::StreamPtr> r);
   void release();
 
   uv_loop_t* loop_;
-  uv_tcp_t* tcp_;
+  conn::StreamPtr stream_;
   Done done_;
   uv_timer_t timer_{};
   std::string buf_;
-  char scratch_[512];
   size_t want_ = 0;
   Step then_;
+  bool reading_ = false;
   bool finished_ = false;
 };
 
@@ -87,7 +91,7 @@ class ProxyOutbound : public Outbound {
     uint64_t via_id = 0;
     Handshake* hs = nullptr;
   };
-  void complete(uint64_t id, Result<uv_tcp_t*> r);
+  void complete(uint64_t id, Result<conn::StreamPtr> r);
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Op> ops_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
@@ -99,7 +103,7 @@ class GroupDialer {
   uint64_t dial(Outbound* m, const conn::InboundContext& ctx, Outbound::DialCallback cb) {
     uint64_t id = next_id_++;
     auto alive = alive_;
-    uint64_t mid = m->dialTcp(ctx, [this, alive, id, cb = std::move(cb)](Result<uv_tcp_t*> r) {
+    uint64_t mid = m->dialTcp(ctx, [this, alive, id, cb = std::move(cb)](Result<conn::StreamPtr> r) {
       if (!*alive) return;
       live_.erase(id);
       cb(std::move(r));

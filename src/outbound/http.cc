@@ -38,27 +38,16 @@ std::string base64(const std::string& in) {
 
 constexpr size_t kMaxHead = 16 * 1024;
 
-// How many more bytes certainly belong to the head: the terminator \r\n\r\n is not complete yet.
-size_t headNeed(const std::string& b) {
-  size_t n = b.size();
-  auto ends = [&](const char* s, size_t len) {
-    return n >= len && b.compare(n - len, len, s) == 0;
-  };
-  if (ends("\r\n\r\n", 4)) return 0;
-  if (ends("\r\n\r", 3)) return 1;
-  if (ends("\r\n", 2)) return 2;
-  if (ends("\r", 1)) return 3;
-  return 4;
-}
-
-void readHead(Handshake* hs, std::function<void(const std::string&)> done) {
-  if (hs->buffer().size() >= 5 && hs->buffer().compare(0, 5, "HTTP/") != 0) {
+// Reads the response head; `done` gets it and its length (bytes after it belong to the tunnel).
+void readHead(Handshake* hs, std::function<void(const std::string&, size_t)> done) {
+  const std::string& b = hs->buffer();
+  if (b.size() >= 5 && b.compare(0, 5, "HTTP/") != 0) {
     return hs->fail("bad HTTP proxy response (not an HTTP proxy?)");
   }
-  size_t need = headNeed(hs->buffer());
-  if (need == 0) return done(hs->buffer());
-  if (hs->buffer().size() > kMaxHead) return hs->fail("HTTP proxy response head too large");
-  hs->readUntil(hs->buffer().size() + need, [hs, done] { readHead(hs, done); });
+  size_t end = b.find("\r\n\r\n");
+  if (end != std::string::npos && end + 4 <= kMaxHead) return done(b.substr(0, end + 4), end + 4);
+  if (b.size() > kMaxHead) return hs->fail("HTTP proxy response head too large");
+  hs->readUntil(b.size() + 1, [hs, done] { readHead(hs, done); });
 }
 
 class HttpOutbound : public ProxyOutbound {
@@ -81,7 +70,7 @@ class HttpOutbound : public ProxyOutbound {
     for (const auto& [k, v] : o_.headers) req += k + ": " + v + "\r\n";
     req += "\r\n";
     hs->write(std::move(req));
-    readHead(hs, [hs](const std::string& head) {
+    readHead(hs, [hs](const std::string& head, size_t head_len) {
       std::string line = head.substr(0, head.find("\r\n"));
       // "HTTP/1.1 200 Connection established"
       if (line.size() < 12 || line.compare(0, 5, "HTTP/") != 0) {
@@ -90,7 +79,7 @@ class HttpOutbound : public ProxyOutbound {
       size_t sp = line.find(' ');
       int status = sp == std::string::npos ? 0 : std::atoi(line.c_str() + sp + 1);
       if (status != 200) return hs->fail("HTTP proxy refused CONNECT: \"" + line + "\"");
-      hs->succeed();
+      hs->succeed(head_len);
     });
   }
 

@@ -16,6 +16,7 @@
 #include "conn/context.h"
 #include "conn/dialer.h"
 #include "conn/host_resolver.h"
+#include "conn/stream.h"
 
 namespace veer::outbound {
 
@@ -37,9 +38,10 @@ class Outbound {
   const std::string& type() const { return type_; }
   const std::string& tag() const { return tag_; }
 
-  using DialCallback = std::function<void(Result<uv_tcp_t*>)>;
+  using DialCallback = std::function<void(Result<conn::StreamPtr>)>;
   /// Dials ctx.destination (or ctx.destination_addresses when set). The callback runs once,
-  /// never inside dialTcp(), never after cancelDial(). On success it owns the uv_tcp_t.
+  /// never inside dialTcp(), never after cancelDial(). On success it owns the stream: plain TCP
+  /// (conn::makeTcpStream) or a transform over it (TLS, Shadowsocks).
   virtual uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) = 0;
   virtual void cancelDial(uint64_t id) = 0;
   virtual Result<PacketConn*> listenUdp(const conn::InboundContext& ctx,

@@ -87,7 +87,7 @@ void socks5(Handshake* hs, const SocksOptions& o, uint8_t cmd, const Destination
         else d.domain.assign(reinterpret_cast<const char*>(p + 1), addr_len - 1);
         d.port = static_cast<uint16_t>(u8at(r, total - 2) << 8 | u8at(r, total - 1));
         if (bound) bound(d);
-        hs->succeed();
+        hs->succeed(total);
       });
     });
   };
@@ -155,7 +155,7 @@ void socks4(Handshake* hs, const SocksOptions& o, const conn::InboundContext& ct
     if (cd != 0x5a) {
       return hs->fail("SOCKS4 request rejected (code " + std::to_string(cd) + ")");
     }
-    hs->succeed();
+    hs->succeed(8);
   });
 }
 
@@ -178,13 +178,13 @@ class SocksPacketConn : public PacketConn {
     if (!inner) return unexpected(inner.error());
     inner_ = *inner;
     c.network = "tcp";
-    via_id_ = via_->dialTcp(c, [this](Result<uv_tcp_t*> r) {
+    via_id_ = via_->dialTcp(c, [this](Result<conn::StreamPtr> r) {
       via_id_ = 0;
       if (!r) return fail(r.error().message());
-      hs_ = Handshake::start(loop_, *r, 10000, [this](Result<uv_tcp_t*> hr) {
+      hs_ = Handshake::start(loop_, std::move(*r), 10000, [this](Result<conn::StreamPtr> hr) {
         hs_ = nullptr;
         if (!hr) return fail(hr.error().message());
-        onAssociated(*hr);
+        onAssociated(std::move(*hr));
       });
       Destination any;
       any.ip = IpAddress::v4(uint32_t{0});
@@ -224,10 +224,11 @@ class SocksPacketConn : public PacketConn {
     LOG_WARN("socks UDP ASSOCIATE via %s: %s", server_.toString().c_str(), why.c_str());
   }
 
-  void onAssociated(uv_tcp_t* tcp) {
-    control_ = tcp;
+  void onAssociated(conn::StreamPtr control) {
+    control_ = std::move(control);
     if (relay_.ip.valid() && relay_.ip.isUnspecified()) relay_.ip = IpAddress();
-    if (!relay_.isDomain() && !relay_.ip.valid()) {
+    uv_tcp_t* tcp = control_->socket();
+    if (!relay_.isDomain() && !relay_.ip.valid() && tcp != nullptr) {
       // BND.ADDR 0.0.0.0: the relay is on the server's address.
       sockaddr_storage ss{};
       int len = sizeof(ss);
@@ -237,34 +238,19 @@ class SocksPacketConn : public PacketConn {
         }
       }
     }
-    control_->data = this;
     // The association lives as long as the control connection: watch it.
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(control_),
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          auto* self = static_cast<SocksPacketConn*>(h->data);
-          buf->base = self->scratch_;
-          buf->len = sizeof(self->scratch_);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-          auto* self = static_cast<SocksPacketConn*>(s->data);
-          if (n >= 0 || self->closed_) return;
-          self->fail("the control connection closed");
-          self->ready_ = false;
-          self->closeControl();
-        });
+    control_->readStart([this](int status, const char*, size_t) {
+      if (status >= 0 || closed_) return;
+      fail("the control connection closed");
+      ready_ = false;
+      closeControl();
+    });
     ready_ = true;
     auto q = std::move(queue_);
     for (auto& f : q) inner_->send(relay_, f.data(), f.size());
   }
 
-  void closeControl() {
-    if (!control_) return;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(control_));
-    control_->data = nullptr;
-    loop::closeHandle(control_, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    control_ = nullptr;
-  }
+  void closeControl() { control_.reset(); }
 
   void onDatagram(const char* d, size_t n) {
     if (closed_ || !ready_ || n < 4) return;
@@ -294,7 +280,7 @@ class SocksPacketConn : public PacketConn {
   PacketConn* inner_ = nullptr;
   uint64_t via_id_ = 0;
   Handshake* hs_ = nullptr;
-  uv_tcp_t* control_ = nullptr;
+  conn::StreamPtr control_;
   Destination relay_;
   std::deque<std::string> queue_;
   bool ready_ = false, failed_ = false, closed_ = false;

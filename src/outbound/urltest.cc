@@ -103,14 +103,15 @@ class UrlTestImpl : public UrlTest {
       ctx.network = "tcp";
       ctx.destination = target_;
       ctx.original_destination = target_;
-      p.dial_id = members_[i]->dialTcp(ctx, [this, i](Result<uv_tcp_t*> r) {
+      p.dial_id = members_[i]->dialTcp(ctx, [this, i](Result<conn::StreamPtr> r) {
         Probe& pr = probes_[i];
         pr.dial_id = 0;
         if (!r) return done(i, r.error().message());
-        pr.hs = Handshake::start(loop_, *r, o_.timeout_ms, [this, i](Result<uv_tcp_t*> hr) {
+        pr.hs = Handshake::start(loop_, std::move(*r), o_.timeout_ms,
+                                 [this, i](Result<conn::StreamPtr> hr) {
           probes_[i].hs = nullptr;
           if (!hr) return done(i, hr.error().message());
-          loop::closeHandle(*hr, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+          hr->reset();  // the probe connection is done with
           results_[i] = static_cast<int64_t>(uv_now(loop_) - probes_[i].start_ms);
           done(i, "");
         });
@@ -125,7 +126,8 @@ class UrlTestImpl : public UrlTest {
   static void readStatus(Handshake* hs) {
     const std::string& b = hs->buffer();
     if (b.size() >= 5 && b.compare(0, 5, "HTTP/") != 0) return hs->fail("not an HTTP response");
-    if (b.size() >= 2 && b.compare(b.size() - 2, 2, "\r\n") == 0) return hs->succeed();
+    size_t eol = b.find("\r\n");
+    if (eol != std::string::npos) return hs->succeed(eol + 2);
     if (b.size() > 1024) return hs->fail("status line too long");
     hs->readUntil(b.size() < 12 ? 12 : b.size() + 1, [hs] { readStatus(hs); });
   }

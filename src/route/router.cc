@@ -94,10 +94,7 @@ class Router::TcpSession : public conn::Closable {
       resolve_id_ = 0;
     }
     stopSniff();
-    if (remote_) {
-      loop::closeHandle(remote_, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      remote_ = nullptr;
-    }
+    remote_.reset();
     closeClient(reason);
   }
   uint64_t bytesUp() const override { return relay_ ? relay_->up() : 0; }
@@ -280,7 +277,7 @@ class Router::TcpSession : public conn::Closable {
     }
     LOG_INFO("%s matched %s => outbound/%s[%s]", describeCtx(ctx_).c_str(), d.rule.c_str(),
              out_->type().c_str(), out_->tag().c_str());
-    dial_id_ = out_->dialTcp(ctx_, [this](Result<uv_tcp_t*> r) {
+    dial_id_ = out_->dialTcp(ctx_, [this](Result<conn::StreamPtr> r) {
       dial_id_ = 0;
       if (!r) {
         LOG_INFO("%s dial failed: %s", describeCtx(ctx_).c_str(), r.error().message().c_str());
@@ -288,7 +285,7 @@ class Router::TcpSession : public conn::Closable {
         fail(conn::classifyDialError(r.error()), r.error().message());
         return;
       }
-      remote_ = *r;
+      remote_ = std::move(*r);
       if (reply_ && !replied_) {
         replied_ = true;
         writeClient(reply_(conn::DialFailure::None), 1);
@@ -339,10 +336,9 @@ class Router::TcpSession : public conn::Closable {
 
   void startRelay() {
     uv_tcp_t* client = client_;
-    uv_tcp_t* remote = remote_;
     client_ = nullptr;
-    remote_ = nullptr;
-    relay_ = conn::startRelay(router_->loop_, client, remote, std::move(early_),
+    relay_ = conn::startStreamRelay(router_->loop_, conn::makeTcpStream(client), std::move(remote_),
+                              std::move(early_),
                               state_->relay, [this](const conn::RelayResult& r) {
                                      LOG_INFO("%s closed: %s, up %llu B, down %llu B",
                                               describeCtx(ctx_).c_str(), r.reason.c_str(),
@@ -392,7 +388,7 @@ class Router::TcpSession : public conn::Closable {
   std::shared_ptr<RouteState> state_;
   conn::InboundContext ctx_;
   uv_tcp_t* client_;
-  uv_tcp_t* remote_ = nullptr;
+  conn::StreamPtr remote_;
   std::string early_;
   conn::ReplyBuilder reply_;
   Walk walk_;
@@ -804,7 +800,7 @@ uint64_t Router::dialTcp(conn::InboundContext& ctx, DialCallback cb) {
   PendingDial& pd = dials_[id];
   pd.state = st;
   pd.outbound = out;
-  pd.outbound_dial = out->dialTcp(ctx, [this, id, cb = std::move(cb)](Result<uv_tcp_t*> r) {
+  pd.outbound_dial = out->dialTcp(ctx, [this, id, cb = std::move(cb)](Result<conn::StreamPtr> r) {
     dials_.erase(id);
     if (!r) {
       ++stats_.tcp_failed;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "conn/dialer.h"
+#include "conn/stream.h"
 #include "conn/tcp_relay.h"
 #include "conn/udp_nat.h"
 #include "loop/buffer_pool.h"
@@ -252,12 +253,34 @@ TEST_F(LoopTest, CancelledDialNeverCallsBack) {
 }
 
 // A relay between an accepted "client" connection and a dialed "remote" one.
-class RelayTest : public LoopTest, public ::testing::WithParamInterface<bool> {
+/// A transform that changes nothing: it hides the TCP socket, so the relay must take the
+/// user-space Stream path (the one TLS and Shadowsocks connections take) over real sockets.
+class PassStream final : public Stream {
+ public:
+  explicit PassStream(StreamPtr inner) : inner_(std::move(inner)) {}
+  void readStart(ReadFn fn) override { inner_->readStart(std::move(fn)); }
+  void readStop() override { inner_->readStop(); }
+  void write(const char* d, size_t n, DoneFn done) override { inner_->write(d, n, std::move(done)); }
+  size_t writeQueueSize() const override { return inner_->writeQueueSize(); }
+  void shutdown(DoneFn done) override { inner_->shutdown(std::move(done)); }
+  void close(bool reset) override {
+    inner_.release()->close(reset);
+    delete this;
+  }
+  const char* kind() const override { return "pass"; }
+
+ private:
+  StreamPtr inner_;
+};
+
+enum RelayMode { kBuffered, kSplice, kStream };
+
+class RelayTest : public LoopTest, public ::testing::WithParamInterface<int> {
  protected:
   // Starts: a uv listener that the test client connects to, and a blocking server socket the
   // relay dials. Returns once the relay runs; client_fd_ and server_fd_ are the peers.
   void setUpRelay(RelayOptions opts, std::string early = {}) {
-    opts.splice = GetParam();
+    opts.splice = GetParam() == kSplice;
     uint16_t sport;
     server_listener_ = listenSocket(16, sport);
     uv_tcp_init(&loop_, &listener_);
@@ -288,10 +311,17 @@ class RelayTest : public LoopTest, public ::testing::WithParamInterface<bool> {
     server_fd_ = accept(server_listener_, nullptr, nullptr);
     ASSERT_GE(server_fd_, 0);
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    startRelay(&loop_, accepted_, remote, std::move(early), opts, [this](const RelayResult& r) {
+    auto done = [this](const RelayResult& r) {
       result_ = r;
       ++done_;
-    });
+    };
+    if (GetParam() == kStream) {
+      startStreamRelay(&loop_, makeTcpStream(accepted_),
+                       StreamPtr(new PassStream(makeTcpStream(remote))), std::move(early), opts,
+                       done);
+    } else {
+      startRelay(&loop_, accepted_, remote, std::move(early), opts, done);
+    }
   }
   void TearDown() override {
     if (client_fd_ >= 0) close(client_fd_);
@@ -508,9 +538,11 @@ TEST_P(RelayTest, SlowReaderBoundsQueuedBytes) {
   EXPECT_EQ(loop::BufferPool::local().outstanding(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(BufferedAndSplice, RelayTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& i) {
-                           return i.param ? std::string("Splice") : std::string("Buffered");
+INSTANTIATE_TEST_SUITE_P(AllRelays, RelayTest, ::testing::Values(kBuffered, kSplice, kStream),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return std::string(i.param == kSplice   ? "Splice"
+                                              : i.param == kStream ? "Stream"
+                                                                   : "Buffered");
                          });
 
 TEST_F(LoopTest, ManyShortRelaysLeaveNoFdsOrRelays) {

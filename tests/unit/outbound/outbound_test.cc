@@ -30,7 +30,7 @@ TEST(Selector, DefaultSwitchAndDelegate) {
   EXPECT_EQ(sel->selected(), "b");
   conn::InboundContext ctx;
   int done = 0;
-  sel->dialTcp(ctx, [&](Result<uv_tcp_t*> r) {
+  sel->dialTcp(ctx, [&](Result<conn::StreamPtr> r) {
     EXPECT_FALSE(r);
     ++done;
   });
@@ -41,7 +41,7 @@ TEST(Selector, DefaultSwitchAndDelegate) {
 
   ASSERT_TRUE(sel->select("a"));
   EXPECT_EQ(sel->selected(), "a");
-  uint64_t id = sel->dialTcp(ctx, [&](Result<uv_tcp_t*>) { ++done; });
+  uint64_t id = sel->dialTcp(ctx, [&](Result<conn::StreamPtr>) { ++done; });
   ASSERT_EQ(a->cbs.size(), 1u);
   sel->cancelDial(id);
   ASSERT_EQ(a->cancelled.size(), 1u);
@@ -66,7 +66,7 @@ TEST(Selector, DestroyCancelsPendingDials) {
   {
     auto sel = makeSelector("sel", {a}, "");
     conn::InboundContext ctx;
-    sel->dialTcp(ctx, [](Result<uv_tcp_t*>) { FAIL() << "callback after destruction"; });
+    sel->dialTcp(ctx, [](Result<conn::StreamPtr>) { FAIL() << "callback after destruction"; });
   }
   EXPECT_EQ(a->cancelled.size(), 1u);
   a->cbs[0](unexpected(Error("late")));  // ignored
