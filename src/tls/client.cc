@@ -300,6 +300,40 @@ bool dnsNameMatches(std::string_view pattern, const std::string& host) {
   return false;
 }
 
+std::string alertName(uint8_t code) {
+  const char* name = nullptr;
+  switch (code) {
+    case 0: name = "close_notify"; break;
+    case 10: name = "unexpected_message"; break;
+    case 20: name = "bad_record_mac"; break;
+    case 22: name = "record_overflow"; break;
+    case 40: name = "handshake_failure"; break;
+    case 42: name = "bad_certificate"; break;
+    case 43: name = "unsupported_certificate"; break;
+    case 44: name = "certificate_revoked"; break;
+    case 45: name = "certificate_expired"; break;
+    case 46: name = "certificate_unknown"; break;
+    case 47: name = "illegal_parameter"; break;
+    case 48: name = "unknown_ca"; break;
+    case 49: name = "access_denied"; break;
+    case 50: name = "decode_error"; break;
+    case 51: name = "decrypt_error"; break;
+    case 70: name = "protocol_version"; break;
+    case 71: name = "insufficient_security"; break;
+    case 80: name = "internal_error"; break;
+    case 86: name = "inappropriate_fallback"; break;
+    case 90: name = "user_canceled"; break;
+    case 109: name = "missing_extension"; break;
+    case 110: name = "unsupported_extension"; break;
+    case 112: name = "unrecognized_name"; break;
+    case 116: name = "certificate_required"; break;
+    case 120: name = "no_application_protocol"; break;
+    default: break;
+  }
+  std::string out = name != nullptr ? name : "unknown";
+  return out + " (" + std::to_string(code) + ")";
+}
+
 }  // namespace
 
 // ---- the configuration -------------------------------------------------------------------
@@ -412,7 +446,7 @@ Status applyVersions(mbedtls_ssl_config& conf, const TlsOptions& o) {
     return unexpected("tls: min_version " + o.min_version + " is above max_version " +
                       o.max_version);
   }
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
   auto ver = [](int v) {
     return v >= 13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2;
   };
@@ -462,6 +496,10 @@ Result<std::shared_ptr<const ClientConfig>> makeClientConfig(const TlsOptions& o
                                        MBEDTLS_SSL_PRESET_DEFAULT);
   if (rc != 0) return unexpected("tls: mbedtls_ssl_config_defaults: " + mbedError(rc));
   mbedtls_ssl_conf_rng(&conf, &threadRandom, nullptr);
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+  // No session resumption (yet): do not keep the tickets servers send.
+  mbedtls_ssl_conf_session_tickets(&conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+#endif
   if (auto st = applyVersions(conf, o); !st) return unexpected(st.error());
 
   // Trusted CAs.
@@ -469,13 +507,13 @@ Result<std::shared_ptr<const ClientConfig>> makeClientConfig(const TlsOptions& o
     if (!o.certificate.empty() || !o.certificate_path.empty()) {
       auto chain = std::make_shared<CaChain>();
       size_t skipped = 0;
+      // As sing-box: `certificate` (lines joined) wins over `certificate_path`.
       if (!o.certificate.empty()) {
         std::string text;
         for (const auto& line : o.certificate) text += line + "\n";
         auto added = addPem(*chain, text, skipped);
         if (!added) return unexpected("tls: certificate: " + added.error().message());
-      }
-      if (!o.certificate_path.empty()) {
+      } else {
         auto text = readFile(o.certificate_path);
         if (!text) {
           return unexpected("tls: certificate_path " + o.certificate_path + ": cannot read: " +
@@ -750,10 +788,15 @@ class TlsStream final : public conn::Stream {
 
   // Follows the record framing of the received bytes, to tell a clean transport EOF from one
   // that cuts a record short.
+  // Also notes the last plaintext alert (before encryption starts), for handshake errors.
   void trackRecords(const uint8_t* p, size_t n) {
     while (n > 0) {
       if (rec_body_left_ > 0) {
         size_t k = std::min(n, rec_body_left_);
+        if (rec_is_alert_) {
+          for (size_t i = 0; i < k; ++i) alert_[2 - rec_body_left_ + i] = p[i];
+          if (k == rec_body_left_) alert_seen_ = true;
+        }
         rec_body_left_ -= k;
         p += k;
         n -= k;
@@ -763,6 +806,7 @@ class TlsStream final : public conn::Stream {
       --n;
       if (rec_hdr_have_ == 5) {
         rec_body_left_ = (static_cast<size_t>(rec_hdr_[3]) << 8) | rec_hdr_[4];
+        rec_is_alert_ = rec_hdr_[0] == 21 && rec_body_left_ == 2;
         rec_hdr_have_ = 0;
       }
     }
@@ -781,6 +825,9 @@ class TlsStream final : public conn::Stream {
     }
     if (rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == 0) {
       return Error("tls: connection closed during handshake", UV_EOF);
+    }
+    if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && alert_seen_) {
+      return Error("tls: handshake failed: server sent alert " + alertName(alert_[1]), UV_EPROTO);
     }
     return Error("tls: handshake failed: " + mbedError(rc), UV_EPROTO);
   }
@@ -919,6 +966,9 @@ class TlsStream final : public conn::Stream {
   uint8_t rec_hdr_[5] = {};
   size_t rec_hdr_have_ = 0;
   size_t rec_body_left_ = 0;
+  bool rec_is_alert_ = false;
+  bool alert_seen_ = false;
+  uint8_t alert_[2] = {};
 
   ReadFn on_read_;
   std::string error_;
