@@ -694,8 +694,11 @@ class TlsStream final : public conn::Stream {
       conn::Stream* s = inner_.release();
       s->close(reset);
     }
-    delete this;
+    // Freed from the loop: close() may run inside on_read_ or another callback of ours.
+    loop::defer(loop_, [self = this] { delete self; });
   }
+
+  uv_tcp_t* socket() override { return inner_ ? inner_->socket() : nullptr; }
 
   const char* kind() const override { return "tls"; }
 
@@ -860,7 +863,7 @@ class TlsStream final : public conn::Stream {
     *hs_active_ = false;
     LOG_DEBUG("%s", e.message().c_str());
     Done d = std::move(done_);
-    close(false);  // deletes this
+    close(false);
     if (d) d(unexpected(std::move(e)));
   }
 

@@ -2,7 +2,9 @@
 // server certificate and a second (untrusted) CA in a temporary directory; the peers are
 // tls_server.py (Python's ssl module, i.e. OpenSSL) and `openssl s_server`, each started for
 // one test and killed by PID. The veer loop runs in the test thread, every wait is bounded.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,9 +19,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "conn/stream.h"
+#include "conn/tcp_relay.h"
 #include "tls/client.h"
 
 namespace veer::tls {
@@ -423,6 +427,8 @@ TEST_F(TlsTest, VerifiedHandshakeEchoesMegabytesAndShutdownSendsCloseNotify) {
   ASSERT_TRUE(r) << r.error().message();
   conn::StreamPtr s = std::move(*r);
   EXPECT_STREQ(s->kind(), "tls");
+  EXPECT_NE(s->socket(), nullptr);
+  EXPECT_EQ(s->releaseTcp(), nullptr);
   EXPECT_EQ(versionOf(*s), "TLSv1.2");
   EXPECT_FALSE(cipherOf(*s).empty());
   EXPECT_EQ(alpnOf(*s), "");
@@ -908,6 +914,94 @@ TEST_F(TlsTest, ResetCloseAfterHandshake) {
   s->readStart([&](int, const char*, size_t) { ADD_FAILURE() << "callback after close"; });
   s.release()->close(true);
   runFor(200);
+}
+
+// The way outbounds use it: the StreamRelay between a plain TCP client and a TLS remote, with
+// half-close (client EOF -> close_notify -> the server's close_notify -> client EOF) and
+// backpressure bounded through the TLS layer.
+TEST_F(TlsTest, StreamRelayBetweenTcpClientAndTlsRemote) {
+  REQUIRE_PYTHON();
+  Proc srv;
+  uint16_t port = startPy(srv, "echo");
+  ASSERT_NE(port, 0);
+  auto r = handshake(port, trusting());
+  ASSERT_TRUE(r) << r.error().message();
+  conn::StreamPtr remote = std::move(*r);
+
+  // A listener for the client side.
+  auto* listener = new uv_tcp_t;
+  uv_tcp_init(&loop_, listener);
+  sockaddr_in a{};
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  ASSERT_EQ(uv_tcp_bind(listener, reinterpret_cast<const sockaddr*>(&a), 0), 0);
+  conn::StreamPtr client;
+  listener->data = &client;
+  ASSERT_EQ(uv_listen(reinterpret_cast<uv_stream_t*>(listener), 4,
+                      [](uv_stream_t* l, int st) {
+                        if (st != 0) return;
+                        auto* c = new uv_tcp_t;
+                        uv_tcp_init(l->loop, c);
+                        if (uv_accept(l, reinterpret_cast<uv_stream_t*>(c)) == 0) {
+                          *static_cast<conn::StreamPtr*>(l->data) = conn::makeTcpStream(c);
+                        }
+                      }),
+            0);
+  int alen = sizeof(a);
+  uv_tcp_getsockname(listener, reinterpret_cast<sockaddr*>(&a), &alen);
+  uint16_t lport = ntohs(a.sin_port);
+
+  const std::string data = pattern(4 * 1024 * 1024 + 777, 11);
+  std::string echoed;
+  std::thread peer([&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(lport);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+      ::close(fd);
+      return;
+    }
+    std::thread writer([&] {
+      size_t off = 0;
+      while (off < data.size()) {
+        ssize_t n = ::send(fd, data.data() + off, std::min<size_t>(65536, data.size() - off),
+                           MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      ::shutdown(fd, SHUT_WR);
+    });
+    char buf[65536];
+    timeval tv{20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (true) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      echoed.append(buf, static_cast<size_t>(n));
+    }
+    writer.join();
+    ::close(fd);
+  });
+  runUntil([&] { return client != nullptr; });
+  ASSERT_NE(client, nullptr);
+  conn::RelayOptions opts;
+  std::optional<conn::RelayResult> result;
+  conn::startStreamRelay(&loop_, std::move(client), std::move(remote), "", opts,
+                         [&](const conn::RelayResult& res) { result = res; });
+  runUntil([&] { return result.has_value(); }, 60000);
+  peer.join();
+  uv_close(reinterpret_cast<uv_handle_t*>(listener),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->reason, "done");
+  EXPECT_FALSE(result->error);
+  EXPECT_EQ(result->up, data.size());
+  EXPECT_EQ(result->down, data.size());
+  EXPECT_LT(result->max_queued, 1024u * 1024u) << "backpressure did not bound the queue";
+  EXPECT_EQ(echoed.size(), data.size());
+  EXPECT_TRUE(echoed == data);
+  EXPECT_EQ(srv.waitLine("EOF "), "EOF close_notify");
 }
 
 }  // namespace
