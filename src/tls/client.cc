@@ -594,7 +594,9 @@ class TlsStream final : public conn::Stream {
           timeout_ms, 0);
     }
     std::optional<Error> err;
-    if (threadDrbg().seed_rc != 0) {
+    if (!inner_) {
+      err = Error("tls: no transport stream to run the handshake over");
+    } else if (threadDrbg().seed_rc != 0) {
       err = Error("tls: seeding the random generator failed: " + mbedError(threadDrbg().seed_rc));
     } else if (int rc = mbedtls_ssl_setup(&ssl_, &cfg_->conf); rc != 0) {
       err = Error("tls: mbedtls_ssl_setup: " + mbedError(rc));
