@@ -8,6 +8,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -49,6 +52,9 @@ class Proc {
     pid_t pid = fork();
     if (pid < 0) return false;
     if (pid == 0) {
+#if defined(__linux__)
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // no orphaned server when the test itself crashes
+#endif
       dup2(fds[1], 1);
       int devnull = open("/dev/null", O_RDWR);
       dup2(devnull, 0);
