@@ -7,7 +7,7 @@ PKGS="build-essential cmake ninja-build pkg-config
 libuv1-dev libmbedtls-dev rapidjson-dev libc-ares-dev libmaxminddb-dev libre2-dev zlib1g-dev
 libgtest-dev libgmock-dev libbenchmark-dev
 python3 curl openssl dnsmasq-base iproute2 nftables iptables microsocks dante-server tinyproxy
-shadowsocks-libev trojan"
+shadowsocks-libev trojan stunnel4"
 
 # Extra tools for CI (fuzzing with clang/libFuzzer, sanitizers).
 if [ "${VEER_DEPS_CI:-0}" = "1" ]; then

@@ -102,17 +102,36 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
       ho.username = o.username;
       ho.password = o.password;
       ho.headers = o.headers;
+      ho.tls = o.tls_config;
       ob = outbound::makeHttp(o.tag, loop, via(), ho);
+    } else if (o.type == "trojan") {
+      outbound::TrojanOptions to;
+      to.server = o.server;
+      to.server_port = o.server_port;
+      to.password = o.password;
+      to.tcp = o.network.empty() || o.network == "tcp";
+      to.udp = o.network.empty() || o.network == "udp";
+      to.tls = o.tls_config;
+      ob = outbound::makeTrojan(o.tag, loop, via(), to);
     } else if (o.type == "selector") {
       auto ms = membersOf();
-      if (!ms.empty()) ob = outbound::makeSelector(o.tag, std::move(ms), o.default_member);
+      if (!ms.empty()) {
+        auto sel = outbound::makeSelector(o.tag, std::move(ms), o.default_member);
+        st->selectors[o.tag] = sel.get();
+        st->interrupt_on_switch[o.tag] = o.interrupt_exist_connections;
+        ob = std::move(sel);
+      }
     } else if (o.type == "urltest") {
       auto ms = membersOf();
       outbound::UrlTestOptions uo;
       uo.url = o.url;
       uo.interval_ms = o.interval_ms;
       uo.tolerance_ms = o.tolerance_ms;
-      if (!ms.empty()) ob = outbound::makeUrlTest(o.tag, loop, std::move(ms), uo);
+      if (!ms.empty()) {
+        auto ut = outbound::makeUrlTest(o.tag, loop, std::move(ms), uo);
+        st->urltests[o.tag] = ut.get();
+        ob = std::move(ut);
+      }
     }
     built[tag] = ob;
     return ob;
@@ -167,6 +186,13 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
     retired_.push_back(std::move(in));
   }
   inbounds_.clear();
+  if (const auto& old = router_->state()) {
+    // A reload keeps what was chosen at run time where the selector and member still exist.
+    for (auto& [tag, sel] : state->selectors) {
+      auto it = old->selectors.find(tag);
+      if (it != old->selectors.end()) (void)sel->select(it->second->selected());
+    }
+  }
   router_->setState(state);
   std::vector<inbound::InboundPtr> fresh;
   for (const auto& ic : cfg->inbounds) {
@@ -220,10 +246,33 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
     fresh.push_back(std::move(in));
   }
   inbounds_ = std::move(fresh);
+  startControlApi(*cfg);
   config_ = std::move(cfg);
   // Retired inbounds are freed once libuv has run their close callbacks.
   loop::defer(&loop_, [this] { retired_.clear(); });
   return true;
+}
+
+void Runtime::startControlApi(const config::Config& cfg) {
+  if (!cfg.clash_api.enabled) {
+    api_.reset();
+    api_key_.clear();
+    return;
+  }
+  std::string key = cfg.clash_api.external_controller + "\n" + cfg.clash_api.secret;
+  if (api_ && key == api_key_) return;
+  api_.reset();
+  auto api = ClashApi::start(&loop_, cfg.clash_api.external_controller, cfg.clash_api.secret,
+                             router_.get(), [this] { return config_.get(); });
+  if (!api) {
+    // The proxy itself works without it: say so loudly and go on.
+    LOG_ERROR("%s", api.error().message().c_str());
+    return;
+  }
+  api_ = std::move(*api);
+  api_key_ = key;
+  LOG_INFO("control API on %s%s", api_->address().c_str(),
+           cfg.clash_api.secret.empty() ? " (no secret)" : "");
 }
 
 void Runtime::reload() {
@@ -253,6 +302,7 @@ void Runtime::stop() {
   stopping_ = true;
   LOG_INFO("stopping: closing listeners and %zu connection(s)", router_->tracker().size());
   for (auto& in : inbounds_) in->stop();
+  api_.reset();
   router_->closeAll("shutdown");
   loop::closeHandle(&sigint_, nullptr);
   loop::closeHandle(&sigterm_, nullptr);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/clash_api.h"
 #include "config/config.h"
 #include "conn/host_resolver.h"
 #include "inbound/inbound.h"
@@ -26,6 +27,7 @@ class Runtime {
  private:
   bool apply(std::unique_ptr<config::Config> cfg);
   void reload();
+  void startControlApi(const config::Config& cfg);
   void stop();
   static std::shared_ptr<route::RouteState> buildState(const config::Config& cfg, uv_loop_t* loop,
                                                        conn::HostResolver* resolver,
@@ -41,6 +43,8 @@ class Runtime {
   uv_signal_t sigint_{}, sigterm_{}, sighup_{}, sigusr1_{};
   bool stopping_ = false;
   std::string log_output_;
+  std::unique_ptr<ClashApi> api_;
+  std::string api_key_;  // controller + secret of the running API
 };
 
 }  // namespace veer::app

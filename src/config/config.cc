@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "tls/client.h"
 
 #include <algorithm>
 #include <cctype>
@@ -273,7 +274,7 @@ class Loader {
     };
     if (out.type == "direct") {
       dialFields(false);
-    } else if (out.type == "socks" || out.type == "http") {
+    } else if (out.type == "socks" || out.type == "http" || out.type == "trojan") {
       dialFields(true);
       parseProxyOutbound(r, v, path, out);
     } else if (out.type == "selector" || out.type == "urltest") {
@@ -287,7 +288,7 @@ class Loader {
                out.type.empty() ? "missing outbound \"type\""
                                 : "outbound type \"" + out.type +
                                       "\" is not implemented by veer (direct, block, socks, "
-                                      "http, selector, urltest)",
+                                      "http, trojan, selector, urltest)",
                "unsupported");
       // Its other fields belong to a type veer does not know: not reported one by one.
       return;
@@ -303,6 +304,23 @@ class Loader {
       if (!r.has("server_port")) {
         d_.error(file_, v.pos.line, v.pos.column, path, "missing \"server_port\"", "invalid");
       }
+    }
+    if (out.type == "trojan") {
+      if (!r.str("password", out.password) || out.password.empty()) {
+        r.error("password", "a trojan outbound needs a \"password\"");
+      }
+      if (r.str("network", out.network) && !out.network.empty() && out.network != "tcp" &&
+          out.network != "udp") {
+        r.error("network", "network must be \"tcp\" or \"udp\" (or absent for both)");
+      }
+      if (const auto* t = r.get("tls")) parseTls(r, *t, out);
+      for (const char* f : {"transport", "multiplex"}) {
+        if (const auto* fv = r.get(f)) {
+          r.errorAt(*fv, r.memberPath(f),
+                    std::string("outbound field \"") + f + "\" is not implemented by veer");
+        }
+      }
+      return;
     }
     r.str("username", out.username);
     r.str("password", out.password);
@@ -336,11 +354,66 @@ class Loader {
         }
       }
       r.markUsed("path");
-      if (const auto* t = r.get("tls")) {
-        r.errorAt(*t, r.memberPath("tls"),
-                  "outbound field \"tls\" is not implemented by veer yet (HTTP proxies over TLS)");
+      if (const auto* t = r.get("tls")) parseTls(r, *t, out);
+    }
+  }
+
+  // The outbound `tls` object (sing-box option/tls.go OutboundTLSOptions), the client fields
+  // veer implements; the rest is an error when present.
+  void parseTls(json::ObjectReader& parent, const json::Value& v, OutboundOptions& out) {
+    json::ObjectReader r(v, parent.memberPath("tls"), file_, d_);
+    if (!r.ok()) return;
+    tls::TlsOptions& t = out.tls;
+    r.boolean("enabled", t.enabled);
+    r.boolean("disable_sni", t.disable_sni);
+    r.str("server_name", t.server_name);
+    r.boolean("insecure", t.insecure);
+    r.strList("alpn", t.alpn);
+    static const std::set<std::string> versions = {"1.0", "1.1", "1.2", "1.3"};
+    for (const char* f : {"min_version", "max_version"}) {
+      std::string val;
+      if (r.str(f, val)) {
+        if (!versions.count(val)) {
+          r.error(f, std::string("unknown TLS version \"") + val + "\" (1.0, 1.1, 1.2, 1.3)");
+        }
+        (std::string_view(f) == "min_version" ? t.min_version : t.max_version) = val;
       }
     }
+    std::vector<std::string> cert_lines;
+    if (r.strList("certificate", cert_lines)) {
+      std::string pem;
+      for (const auto& l : cert_lines) pem += l + "\n";
+      t.certificate.push_back(std::move(pem));
+    }
+    r.str("certificate_path", t.certificate_path);
+    if (t.enabled) {
+      // Built here so that `veer check` reports an unreadable CA file or a bad version range.
+      auto c = tls::makeClientConfig(t, out.server);
+      if (!c) {
+        r.errorAt(v, parent.memberPath("tls"), c.error().message());
+      } else {
+        out.tls_config = *c;
+      }
+    }
+    for (const char* f : {"cipher_suites", "curve_preferences", "certificate_public_key_sha256",
+                          "client_certificate", "client_certificate_path", "client_key",
+                          "client_key_path", "fragment", "fragment_fallback_delay",
+                          "record_fragment", "kernel_tx", "kernel_rx"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("tls field \"") + f + "\" is not implemented by veer");
+      }
+    }
+    // Sub-objects that only matter when enabled: configs often carry them switched off.
+    for (const char* f : {"ech", "utls", "reality"}) {
+      const json::Value* fv = r.get(f);
+      if (fv == nullptr) continue;
+      const json::Value* en = fv->isObject() ? fv->find("enabled") : nullptr;
+      if (en != nullptr && en->isBool() && !en->b) continue;
+      r.errorAt(*fv, r.memberPath(f),
+                std::string("tls \"") + f + "\" is not implemented by veer");
+    }
+    r.finish();
   }
 
   void parseGroupOutbound(json::ObjectReader& r, const json::Value& v, const std::string& path,
@@ -688,9 +761,11 @@ class Loader {
     if (a.fallback_delay_ms) names.push_back("fallback_delay");
     if (a.udp_disable_domain_unmapping) names.push_back("udp_disable_domain_unmapping");
     if (a.udp_connect) names.push_back("udp_connect");
-    if (a.tls_fragment) names.push_back("tls_fragment");
-    if (a.tls_fragment_fallback_delay_ms) names.push_back("tls_fragment_fallback_delay");
-    if (a.tls_record_fragment) names.push_back("tls_record_fragment");
+    if (a.tls_fragment && a.tls_record_fragment) {
+      errorAtPos(d_, rule.pos,
+                 "\"tls_fragment\" and \"tls_record_fragment\" cannot be combined (as in sing-box)",
+                 "invalid");
+    }
     if (a.type == rules::RuleAction::Type::Resolve) {
       if (!a.resolve_server.empty()) names.push_back("server");
       if (a.disable_cache) names.push_back("disable_cache");

@@ -20,6 +20,11 @@
 #include "rules/geosite_db.h"
 #include "rules/rule_engine.h"
 #include "rules/rule_spec.h"
+#include "tls/options.h"
+
+namespace veer::tls {
+class ClientConfig;
+}
 
 namespace veer::config {
 
@@ -55,7 +60,7 @@ struct InboundOptions {
 };
 
 struct OutboundOptions {
-  std::string type;  // direct | block | socks | http | selector | urltest
+  std::string type;  // direct | block | socks | http | trojan | selector | urltest
   std::string tag;
   rules::SourcePos pos;
   // Dial fields (sing-box option/outbound.go DialerOptions).
@@ -74,6 +79,8 @@ struct OutboundOptions {
   std::string username, password;
   std::string network;  // socks: "", "tcp", "udp"
   std::vector<std::pair<std::string, std::string>> headers;  // http
+  tls::TlsOptions tls;  // http, trojan: the `tls` object
+  std::shared_ptr<const tls::ClientConfig> tls_config;  // built from `tls` when enabled
   std::string detour;
   rules::SourcePos detour_pos;
   // selector, urltest
@@ -109,6 +116,13 @@ struct RouteOptions {
   std::string default_interface;
 };
 
+/// experimental.clash_api: the control API (app/clash_api.h).
+struct ClashApiOptions {
+  bool enabled = false;  // the object is present
+  std::string external_controller = "127.0.0.1:9090";
+  std::string secret;
+};
+
 struct Config {
   std::string file;
   std::string text;
@@ -118,6 +132,7 @@ struct Config {
   RouteOptions route;
   bool has_dns = false;
   json::Value dns;  // the raw "dns" section, for the DNS module
+  ClashApiOptions clash_api;
   // Loaded geodata (null when the config uses none).
   std::shared_ptr<rules::GeoipMmdb> geoip;
   std::shared_ptr<rules::GeositeDb> geosite;

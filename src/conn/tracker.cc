@@ -19,6 +19,24 @@ void Tracker::closeAll(const std::string& reason) {
   }
 }
 
+bool Tracker::close(uint64_t id, const std::string& reason) {
+  auto it = items_.find(id);
+  if (it == items_.end()) return false;
+  it->second.c->closeNow(reason);
+  return true;
+}
+
+size_t Tracker::closeIf(const std::function<bool(const InboundContext&)>& pred,
+                        const std::string& reason) {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, item] : items_) {
+    if (pred(item.ctx)) ids.push_back(id);
+  }
+  size_t n = 0;
+  for (uint64_t id : ids) n += close(id, reason) ? 1 : 0;
+  return n;
+}
+
 std::vector<TrackedInfo> Tracker::list() const {
   std::vector<TrackedInfo> out;
   out.reserve(items_.size());

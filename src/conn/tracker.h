@@ -32,6 +32,10 @@ class Tracker {
   void remove(uint64_t id);
   /// Closes every tracked connection (they remove themselves as they finish).
   void closeAll(const std::string& reason);
+  /// Closes one connection; false when the id is not tracked.
+  bool close(uint64_t id, const std::string& reason);
+  /// Closes every connection whose metadata satisfies `pred`; returns how many.
+  size_t closeIf(const std::function<bool(const InboundContext&)>& pred, const std::string& reason);
   size_t size() const { return items_.size(); }
   std::vector<TrackedInfo> list() const;
 

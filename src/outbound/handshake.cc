@@ -1,9 +1,26 @@
 #include "outbound/handshake.h"
 
 #include "loop/defer.h"
+#include "tls/client.h"
 #include "loop/uv_util.h"
 
 namespace veer::outbound {
+
+void appendSocksAddr(std::string& out, const Destination& d) {
+  if (d.isDomain()) {
+    out.push_back(3);
+    out.push_back(static_cast<char>(d.domain.size()));
+    out += d.domain;
+  } else if (d.ip.isV4()) {
+    out.push_back(1);
+    out.append(reinterpret_cast<const char*>(d.ip.data()), 4);
+  } else {
+    out.push_back(4);
+    out.append(reinterpret_cast<const char*>(d.ip.data()), 16);
+  }
+  out.push_back(static_cast<char>(d.port >> 8));
+  out.push_back(static_cast<char>(d.port & 0xff));
+}
 
 Handshake::Handshake(uv_loop_t* loop, conn::StreamPtr stream, Done done)
     : loop_(loop), stream_(std::move(stream)), done_(std::move(done)) {}
@@ -92,17 +109,22 @@ void Handshake::release() {
 namespace veer::outbound {
 
 ProxyOutbound::ProxyOutbound(std::string type, std::string tag, uv_loop_t* loop,
-                             SharedOutbound via, const std::string& server, uint16_t port)
+                             SharedOutbound via, const std::string& server, uint16_t port,
+                             std::shared_ptr<const tls::ClientConfig> tls)
     : Outbound(std::move(type), std::move(tag)),
       loop_(loop),
       via_(std::move(via)),
-      server_(Destination::fromHost(server, port)) {}
+      server_(Destination::fromHost(server, port)),
+      tls_(std::move(tls)) {}
 
 ProxyOutbound::~ProxyOutbound() {
   *alive_ = false;
   for (auto& [id, op] : ops_) {
-    if (op.via_id) via_->cancelDial(op.via_id);
     if (op.hs) op.hs->abort();
+  }
+  for (auto& [id, so] : server_ops_) {
+    if (so.via_id) via_->cancelDial(so.via_id);
+    if (so.tls_cancel) so.tls_cancel();
   }
 }
 
@@ -114,16 +136,65 @@ conn::InboundContext ProxyOutbound::serverContext(const conn::InboundContext& ct
   return c;
 }
 
+uint64_t ProxyOutbound::connectServer(const conn::InboundContext& ctx, StreamCallback cb) {
+  uint64_t id = next_id_++;
+  server_ops_[id].cb = std::move(cb);
+  conn::InboundContext sc = serverContext(ctx);
+  sc.network = "tcp";
+  server_ops_[id].via_id = via_->dialTcp(sc, [this, id](Result<conn::StreamPtr> r) {
+    auto it = server_ops_.find(id);
+    if (it == server_ops_.end()) return;
+    it->second.via_id = 0;
+    if (!r || !tls_) {
+      serverDone(id, std::move(r));
+      return;
+    }
+    it->second.tls_cancel = tls::connect(loop_, std::move(*r), tls_, handshake_timeout_ms_,
+                                         [this, id](Result<conn::StreamPtr> tr) {
+                                           auto jt = server_ops_.find(id);
+                                           if (jt != server_ops_.end()) {
+                                             jt->second.tls_cancel = nullptr;
+                                           }
+                                           serverDone(id, std::move(tr));
+                                         });
+  });
+  return id;
+}
+
+void ProxyOutbound::serverDone(uint64_t id, Result<conn::StreamPtr> r) {
+  auto it = server_ops_.find(id);
+  if (it == server_ops_.end()) return;
+  StreamCallback cb = std::move(it->second.cb);
+  server_ops_.erase(it);
+  if (!r) {
+    cb(unexpected(r.error().wrap(type() + " server " + server_.toString())));
+    return;
+  }
+  cb(std::move(r));
+}
+
+void ProxyOutbound::cancelServer(uint64_t id) {
+  auto it = server_ops_.find(id);
+  if (it == server_ops_.end()) return;
+  if (it->second.via_id) via_->cancelDial(it->second.via_id);
+  if (it->second.tls_cancel) it->second.tls_cancel();
+  server_ops_.erase(it);
+}
+
 uint64_t ProxyOutbound::dialTcp(const conn::InboundContext& ctx, DialCallback cb) {
   uint64_t id = next_id_++;
   ops_[id].cb = std::move(cb);
   auto target = std::make_shared<conn::InboundContext>(ctx);
-  ops_[id].via_id = via_->dialTcp(serverContext(ctx), [this, id, target](Result<conn::StreamPtr> r) {
+  ops_[id].server_id = connectServer(ctx, [this, id, target](Result<conn::StreamPtr> r) {
     auto it = ops_.find(id);
     if (it == ops_.end()) return;
-    it->second.via_id = 0;
+    it->second.server_id = 0;
     if (!r) {
-      complete(id, unexpected(r.error().wrap(type() + " server " + server_.toString())));
+      complete(id, unexpected(r.error()));
+      return;
+    }
+    if (!wantsHandshake()) {
+      complete(id, wrapStream(std::move(*r), *target));
       return;
     }
     Handshake* hs = Handshake::start(loop_, std::move(*r), handshake_timeout_ms_,
@@ -156,7 +227,7 @@ uint64_t ProxyOutbound::refuse(DialCallback cb, Error e) {
 void ProxyOutbound::cancelDial(uint64_t id) {
   auto it = ops_.find(id);
   if (it == ops_.end()) return;
-  if (it->second.via_id) via_->cancelDial(it->second.via_id);
+  if (it->second.server_id) cancelServer(it->second.server_id);
   if (it->second.hs) it->second.hs->abort();
   ops_.erase(it);
 }

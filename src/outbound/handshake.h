@@ -9,10 +9,15 @@
 #include <functional>
 #include <string>
 
+#include "base/address.h"
 #include "base/result.h"
 #include "conn/stream.h"
 
 namespace veer::outbound {
+
+/// Appends a SOCKS5-style address (ATYP, address, big-endian port): SOCKS5, Trojan and
+/// Shadowsocks all carry destinations this way. Domains must be at most 255 bytes.
+void appendSocksAddr(std::string& out, const Destination& d);
 
 class Handshake {
  public:
@@ -63,19 +68,33 @@ class Handshake {
 namespace veer::outbound {
 
 /// An outbound that reaches a proxy server through `via` (a detour, or a private direct
-/// dialer) and then runs a handshake on the connection before handing it to the router.
+/// dialer), wraps the connection in TLS when configured, and then runs a handshake on it (or
+/// wraps it in the protocol's stream) before handing it to the router.
 class ProxyOutbound : public Outbound {
  public:
   ProxyOutbound(std::string type, std::string tag, uv_loop_t* loop, SharedOutbound via,
-                const std::string& server, uint16_t port);
+                const std::string& server, uint16_t port,
+                std::shared_ptr<const tls::ClientConfig> tls = nullptr);
   ~ProxyOutbound() override;
 
   uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) override;
   void cancelDial(uint64_t id) override;
 
+  using StreamCallback = std::function<void(Result<conn::StreamPtr>)>;
+  /// Reaches the server (through `via`, then TLS when configured). Returns an id for
+  /// cancelServer(); `cb` runs once, never inside the call, never after cancelServer().
+  uint64_t connectServer(const conn::InboundContext& ctx, StreamCallback cb);
+  void cancelServer(uint64_t id);
+
  protected:
   /// Drives `hs` to succeed() or fail() for a connection to `dst`.
-  virtual void runHandshake(Handshake* hs, const conn::InboundContext& ctx) = 0;
+  virtual void runHandshake(Handshake* hs, const conn::InboundContext& ctx) { hs->succeed(0); }
+  /// Protocols without a server reply (trojan) skip the handshake and wrap the stream instead.
+  virtual bool wantsHandshake() const { return true; }
+  virtual conn::StreamPtr wrapStream(conn::StreamPtr s, const conn::InboundContext& ctx) {
+    (void)ctx;
+    return s;
+  }
   conn::InboundContext serverContext(const conn::InboundContext& ctx) const;
   /// Fails a dial on the next loop iteration (cancellable like any other).
   uint64_t refuse(DialCallback cb, Error e);
@@ -88,12 +107,20 @@ class ProxyOutbound : public Outbound {
  private:
   struct Op {
     DialCallback cb;
-    uint64_t via_id = 0;
+    uint64_t server_id = 0;
     Handshake* hs = nullptr;
   };
+  struct ServerOp {
+    StreamCallback cb;
+    uint64_t via_id = 0;
+    std::function<void()> tls_cancel;
+  };
   void complete(uint64_t id, Result<conn::StreamPtr> r);
+  void serverDone(uint64_t id, Result<conn::StreamPtr> r);
+  std::shared_ptr<const tls::ClientConfig> tls_;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Op> ops_;
+  std::unordered_map<uint64_t, ServerOp> server_ops_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -53,7 +53,8 @@ void readHead(Handshake* hs, std::function<void(const std::string&, size_t)> don
 class HttpOutbound : public ProxyOutbound {
  public:
   HttpOutbound(std::string tag, uv_loop_t* loop, SharedOutbound via, const HttpOptions& o)
-      : ProxyOutbound("http", std::move(tag), loop, std::move(via), o.server, o.server_port),
+      : ProxyOutbound("http", std::move(tag), loop, std::move(via), o.server, o.server_port,
+                      o.tls),
         o_(o) {}
 
   Result<PacketConn*> listenUdp(const conn::InboundContext&, PacketConn::ReceiveFn) override {

@@ -18,6 +18,10 @@
 #include "conn/host_resolver.h"
 #include "conn/stream.h"
 
+namespace veer::tls {
+class ClientConfig;
+}
+
 namespace veer::outbound {
 
 /// A UDP socket of one NAT session. Replies arrive through the ReceiveFn given at creation.
@@ -97,10 +101,23 @@ struct HttpOptions {
   uint16_t server_port = 80;
   std::string username, password;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<const tls::ClientConfig> tls;  // HTTPS proxy when set
 };
 /// HTTP CONNECT client (TCP only).
 OutboundPtr makeHttp(std::string tag, uv_loop_t* loop, SharedOutbound via,
                      const HttpOptions& opts);
+
+struct TrojanOptions {
+  std::string server;
+  uint16_t server_port = 443;
+  std::string password;
+  bool tcp = true, udp = true;  // `network`
+  std::shared_ptr<const tls::ClientConfig> tls;  // null: plain trojan (tls.enabled false)
+};
+/// Trojan client: TCP (CONNECT) and UDP (UDP ASSOCIATE over the stream); the request header
+/// goes out with the first payload in one write.
+OutboundPtr makeTrojan(std::string tag, uv_loop_t* loop, SharedOutbound via,
+                       const TrojanOptions& opts);
 
 /// Delegates to one member, chosen by tag (initially `default_tag`, else the first member).
 class Selector : public Outbound {
@@ -108,6 +125,7 @@ class Selector : public Outbound {
   using Outbound::Outbound;
   virtual Status select(const std::string& tag) = 0;
   virtual const std::string& selected() const = 0;
+  virtual std::vector<std::string> members() const = 0;
 };
 std::unique_ptr<Selector> makeSelector(std::string tag, std::vector<SharedOutbound> members,
                                        const std::string& default_tag);
@@ -123,6 +141,9 @@ class UrlTest : public Outbound {
  public:
   using Outbound::Outbound;
   virtual const std::string& selected() const = 0;
+  virtual std::vector<std::string> members() const = 0;
+  /// The last measured delay of a member in ms, or -1 (never measured, or it failed).
+  virtual int64_t delayOf(const std::string& member) const = 0;
 };
 std::unique_ptr<UrlTest> makeUrlTest(std::string tag, uv_loop_t* loop,
                                      std::vector<SharedOutbound> members,

@@ -52,6 +52,12 @@ class SelectorImpl : public Selector {
     return current_ ? current_->tag() : none;
   }
 
+  std::vector<std::string> members() const override {
+    std::vector<std::string> out;
+    for (const auto& m : members_) out.push_back(m->tag());
+    return out;
+  }
+
   uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) override {
     return dialer_.dial(current_, ctx, std::move(cb));
   }

@@ -14,22 +14,6 @@ namespace veer::outbound {
 
 namespace {
 
-void appendAddr(std::string& out, const Destination& d) {
-  if (d.isDomain()) {
-    out.push_back(3);
-    out.push_back(static_cast<char>(d.domain.size()));
-    out += d.domain;
-  } else if (d.ip.isV4()) {
-    out.push_back(1);
-    out.append(reinterpret_cast<const char*>(d.ip.data()), 4);
-  } else {
-    out.push_back(4);
-    out.append(reinterpret_cast<const char*>(d.ip.data()), 16);
-  }
-  out.push_back(static_cast<char>(d.port >> 8));
-  out.push_back(static_cast<char>(d.port & 0xff));
-}
-
 const char* replyText(uint8_t rep) {
   switch (rep) {
     case 1: return "general SOCKS server failure";
@@ -59,7 +43,7 @@ void socks5(Handshake* hs, const SocksOptions& o, uint8_t cmd, const Destination
   std::string request("\x05", 1);
   request.push_back(static_cast<char>(cmd));
   request.push_back(0);
-  appendAddr(request, dst);
+  appendSocksAddr(request, dst);
   hs->write(std::move(greeting));
   auto sendRequest = [hs, request, bound](size_t base) {
     hs->write(request);
@@ -198,7 +182,7 @@ class SocksPacketConn : public PacketConn {
     if (closed_ || failed_) return;
     if (dst.isDomain() && dst.domain.size() > 255) return;
     std::string frame("\x00\x00\x00", 3);
-    appendAddr(frame, dst);
+    appendSocksAddr(frame, dst);
     frame.append(data, len);
     if (!ready_) {
       if (queue_.size() < 16) queue_.push_back(std::move(frame));

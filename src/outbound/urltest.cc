@@ -58,6 +58,18 @@ class UrlTestImpl : public UrlTest {
     return current_ ? current_->tag() : none;
   }
 
+  std::vector<std::string> members() const override {
+    std::vector<std::string> out;
+    for (const auto& m : members_) out.push_back(m->tag());
+    return out;
+  }
+  int64_t delayOf(const std::string& member) const override {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (members_[i]->tag() == member) return i < last_.size() ? last_[i] : -1;
+    }
+    return -1;
+  }
+
   uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) override {
     return dialer_.dial(current_, ctx, std::move(cb));
   }
@@ -139,6 +151,7 @@ class UrlTestImpl : public UrlTest {
     }
     probes_.erase(i);
     if (!probes_.empty()) return;
+    last_ = results_;
     // The round is complete: choose.
     int best = -1;
     for (size_t k = 0; k < results_.size(); ++k) {
@@ -171,6 +184,7 @@ class UrlTestImpl : public UrlTest {
   Ticker* ticker_ = nullptr;
   std::unordered_map<size_t, Probe> probes_;
   std::vector<int64_t> results_;
+  std::vector<int64_t> last_;  // the last complete round
   GroupDialer dialer_;
 };
 

@@ -19,6 +19,9 @@ struct Decision {
   std::string override_address;
   std::optional<uint16_t> override_port;
   std::optional<uint32_t> udp_timeout_ms;
+  bool tls_fragment = false;         // ClientHello in several TCP segments
+  bool tls_record_fragment = false;  // ClientHello in several TLS records
+  uint32_t tls_fragment_fallback_delay_ms = 500;
 };
 
 }  // namespace veer::route

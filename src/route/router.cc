@@ -2,8 +2,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "base/log.h"
+#include "conn/tls_fragment.h"
 #include "loop/buffer_pool.h"
 #include "loop/defer.h"
 #include "loop/uv_util.h"
@@ -94,6 +96,7 @@ class Router::TcpSession : public conn::Closable {
       resolve_id_ = 0;
     }
     stopSniff();
+    closeFragTimer();
     remote_.reset();
     closeClient(reason);
   }
@@ -243,6 +246,9 @@ class Router::TcpSession : public conn::Closable {
 
   // ---- final action ----
   void act(const Decision& d) {
+    frag_tcp_ = d.tls_fragment;
+    frag_record_ = d.tls_record_fragment;
+    frag_delay_ms_ = d.tls_fragment_fallback_delay_ms;
     ctx_.rule = d.rule;
     ctx_.outbound = d.outbound;
     applyOverrides(ctx_, d);
@@ -334,7 +340,89 @@ class Router::TcpSession : public conn::Closable {
     }
   }
 
+  // ---- TLS fragmentation (route options tls_fragment / tls_record_fragment) ----
+  // Applies to the cached first bytes when they are a ClientHello (a sniff rule caches them).
+  // Returns true when the pieces are being written one by one (startRelay runs again after).
+  bool fragmentEarly() {
+    if (!(frag_tcp_ || frag_record_)) return false;
+    bool tcp = frag_tcp_;
+    frag_tcp_ = frag_record_ = false;
+    sniff::Info info;
+    if (early_.empty() ||
+        sniff::sniffStream(asBytes(early_), {"tls"}, info) != sniff::Status::Match ||
+        info.domain.empty()) {
+      LOG_DEBUG("%s tls fragment: no ClientHello with a server name cached (a sniff rule "
+                "before this one caches it); sent unchanged", describeCtx(ctx_).c_str());
+      return false;
+    }
+    std::mt19937 rng(static_cast<uint32_t>(uv_hrtime()));
+    auto pieces = conn::fragmentClientHello(early_, info.domain, !tcp, rng);
+    if (pieces.empty()) return false;
+    if (!tcp) {
+      LOG_DEBUG("%s ClientHello sent as %s", describeCtx(ctx_).c_str(), "several TLS records");
+      early_ = std::move(pieces[0]);
+      return false;
+    }
+    uv_tcp_t* sock = remote_->socket();
+    if (sock == nullptr || std::string_view(remote_->kind()) != "tcp") {
+      LOG_DEBUG("%s tls_fragment needs a plain TCP outbound connection; sent unchanged",
+                describeCtx(ctx_).c_str());
+      return false;
+    }
+    uv_tcp_nodelay(sock, 1);
+    LOG_DEBUG("%s ClientHello sent in %zu TCP segments", describeCtx(ctx_).c_str(),
+              pieces.size());
+    early_.clear();
+    frag_pieces_ = std::move(pieces);
+    frag_next_ = 0;
+    writeNextFragment();
+    return true;
+  }
+
+  void writeNextFragment() {
+    if (frag_next_ == frag_pieces_.size()) {
+      frag_pieces_.clear();
+      startRelay();
+      return;
+    }
+    const std::string& p = frag_pieces_[frag_next_++];
+    remote_->write(p.data(), p.size(), [this](int status) {
+      if (status < 0) {
+        closeNow(std::string("remote: ") + uv_strerror(status));
+        return;
+      }
+      // The next piece goes once the peer acknowledged this one (so that they travel as
+      // separate segments), or after the fallback delay where that cannot be observed.
+      if (frag_next_ == frag_pieces_.size()) {
+        writeNextFragment();
+        return;
+      }
+      if (frag_timer_ == nullptr) {
+        frag_timer_ = new uv_timer_t;
+        uv_timer_init(router_->loop_, frag_timer_);
+        frag_timer_->data = this;
+      }
+      frag_wait_start_ = uv_now(router_->loop_);
+      uv_timer_start(frag_timer_, [](uv_timer_t* t) {
+        auto* s = static_cast<TcpSession*>(t->data);
+        bool acked = s->remote_ && conn::allAcked(s->remote_->socket());
+        if (acked || uv_now(t->loop) - s->frag_wait_start_ >= s->frag_delay_ms_) {
+          uv_timer_stop(t);
+          s->writeNextFragment();
+        }
+      }, 1, 1);
+    });
+  }
+
+  void closeFragTimer() {
+    if (frag_timer_ == nullptr) return;
+    loop::closeHandle(frag_timer_, [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    frag_timer_ = nullptr;
+  }
+
   void startRelay() {
+    if (fragmentEarly()) return;
+    closeFragTimer();
     uv_tcp_t* client = client_;
     client_ = nullptr;
     relay_ = conn::startStreamRelay(router_->loop_, conn::makeTcpStream(client), std::move(remote_),
@@ -396,6 +484,12 @@ class Router::TcpSession : public conn::Closable {
   uint64_t dial_id_ = 0;
   uint64_t resolve_id_ = 0;
   uv_timer_t* sniff_timer_ = nullptr;
+  bool frag_tcp_ = false, frag_record_ = false;
+  uint32_t frag_delay_ms_ = 500;
+  std::vector<std::string> frag_pieces_;
+  size_t frag_next_ = 0;
+  uv_timer_t* frag_timer_ = nullptr;
+  uint64_t frag_wait_start_ = 0;
   conn::Relay* relay_ = nullptr;
   bool sniffing_ = false;
   bool replied_ = false;

@@ -31,6 +31,10 @@ struct RouteState {
   std::shared_ptr<dns::DnsRouter> dns;                 // the `dns` section (hijack-dns, FakeIP)
   std::unique_ptr<conn::HostResolver> owned_resolver;  // over `dns`, when there is one
   std::map<std::string, outbound::OutboundPtr> outbounds;
+  // The groups, for the control API (pointers into `outbounds`, which owns them).
+  std::map<std::string, outbound::Selector*> selectors;
+  std::map<std::string, outbound::UrlTest*> urltests;
+  std::map<std::string, bool> interrupt_on_switch;  // selector → interrupt_exist_connections
   std::shared_ptr<const rules::RuleEngine> engine;  // null: everything goes to final
   conn::HostResolver* resolver = nullptr;          // for the resolve action
   std::string final_outbound;  // route.final, else the first outbound

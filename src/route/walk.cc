@@ -33,6 +33,11 @@ void applyOptions(const rules::RuleAction& a, Decision& d) {
   if (!a.override_address.empty()) d.override_address = a.override_address;
   if (a.override_port) d.override_port = a.override_port;
   if (a.udp_timeout_s) d.udp_timeout_ms = *a.udp_timeout_s * 1000;
+  if (a.tls_fragment) d.tls_fragment = true;
+  if (a.tls_record_fragment) d.tls_record_fragment = true;
+  if (a.tls_fragment_fallback_delay_ms) {
+    d.tls_fragment_fallback_delay_ms = *a.tls_fragment_fallback_delay_ms;
+  }
 }
 
 }  // namespace
