@@ -431,13 +431,11 @@ class Loader {
         out.default_pos = posOf(dv ? *dv : v, file_, r.memberPath("default"));
       }
     } else {
-      if (r.str("url", out.url) && out.url.rfind("http://", 0) != 0) {
-        r.error("url", out.url.rfind("https://", 0) == 0
-                           ? "https URLs are not implemented by veer yet (no TLS client): use an "
-                             "http:// URL"
-                           : "url must be an http:// URL");
+      if (r.str("url", out.url) && out.url.rfind("http://", 0) != 0 &&
+          out.url.rfind("https://", 0) != 0) {
+        r.error("url", "url must be an http:// or https:// URL");
       }
-      if (!r.has("url")) out.url = "http://www.gstatic.com/generate_204";
+      if (!r.has("url")) out.url = "https://www.gstatic.com/generate_204";
       uint64_t ms;
       if (r.durationMs("interval", ms)) {
         if (ms == 0) r.error("interval", "interval must be positive");

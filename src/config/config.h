@@ -89,7 +89,7 @@ struct OutboundOptions {
   std::string default_member;        // selector `default`
   rules::SourcePos default_pos;
   bool interrupt_exist_connections = false;
-  std::string url = "http://www.gstatic.com/generate_204";  // urltest
+  std::string url = "https://www.gstatic.com/generate_204";  // urltest (sing-box's default)
   uint32_t interval_ms = 180000;
   uint32_t tolerance_ms = 50;
 };

@@ -131,7 +131,7 @@ std::unique_ptr<Selector> makeSelector(std::string tag, std::vector<SharedOutbou
                                        const std::string& default_tag);
 
 struct UrlTestOptions {
-  std::string url = "http://www.gstatic.com/generate_204";
+  std::string url = "https://www.gstatic.com/generate_204";
   uint32_t interval_ms = 180000;
   uint32_t tolerance_ms = 50;
   uint32_t timeout_ms = 5000;  // per probe

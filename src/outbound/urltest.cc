@@ -1,5 +1,5 @@
 // The urltest group (sing-box protocol/group/urltest.go): every `interval` each member fetches
-// `url` (plain HTTP; TLS is not available yet); dials go to the member with the lowest
+// `url` (http:// or https://, verified against the system CA store); dials go to the member with the lowest
 // latency, which changes only when another one is faster by more than `tolerance`. Members
 // whose probe fails are skipped. Until the first round completes the first member is used.
 #include <cstring>
@@ -9,6 +9,7 @@
 #include "loop/uv_util.h"
 #include "outbound/handshake.h"
 #include "outbound/outbound.h"
+#include "tls/client.h"
 
 namespace veer::outbound {
 
@@ -49,6 +50,7 @@ class UrlTestImpl : public UrlTest {
     ticker_->close();
     for (auto& [i, p] : probes_) {
       if (p.dial_id) members_[i]->cancelDial(p.dial_id);
+      if (p.tls_cancel) p.tls_cancel();
       if (p.hs) p.hs->abort();
     }
   }
@@ -82,17 +84,19 @@ class UrlTestImpl : public UrlTest {
  private:
   struct Probe {
     uint64_t dial_id = 0;
+    std::function<void()> tls_cancel;
     Handshake* hs = nullptr;
     uint64_t start_ms = 0;
   };
 
   void parseUrl() {
-    // http://host[:port][/path]
-    std::string rest = o_.url.substr(std::strlen("http://"));
+    // http://host[:port][/path] or https://...
+    bool https = o_.url.rfind("https://", 0) == 0;
+    std::string rest = o_.url.substr(https ? std::strlen("https://") : std::strlen("http://"));
     size_t slash = rest.find('/');
     std::string authority = rest.substr(0, slash);
     path_ = slash == std::string::npos ? "/" : rest.substr(slash);
-    uint16_t port = 80;
+    uint16_t port = https ? 443 : 80;
     host_ = authority;
     size_t colon = authority.rfind(':');
     if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
@@ -102,6 +106,33 @@ class UrlTestImpl : public UrlTest {
     std::string bare = host_;
     if (bare.size() > 2 && bare.front() == '[') bare = bare.substr(1, bare.size() - 2);
     target_ = Destination::fromHost(bare, port);
+    if (https) {
+      tls::TlsOptions t;
+      t.enabled = true;
+      auto cfg = tls::makeClientConfig(t, bare);
+      if (!cfg) {
+        LOG_ERROR("urltest %s: %s", tag().c_str(), cfg.error().message().c_str());
+        tls_failed_ = true;
+      } else {
+        tls_ = *cfg;
+      }
+    }
+  }
+
+  void probe(size_t i, conn::StreamPtr s) {
+    Probe& pr = probes_[i];
+    pr.hs = Handshake::start(loop_, std::move(s), o_.timeout_ms,
+                             [this, i](Result<conn::StreamPtr> hr) {
+      probes_[i].hs = nullptr;
+      if (!hr) return done(i, hr.error().message());
+      hr->reset();  // the probe connection is done with
+      results_[i] = static_cast<int64_t>(uv_now(loop_) - probes_[i].start_ms);
+      done(i, "");
+    });
+    Handshake* hs = pr.hs;
+    hs->write("GET " + path_ + " HTTP/1.1\r\nHost: " + host_ +
+              "\r\nUser-Agent: veer\r\nConnection: close\r\n\r\n");
+    readStatus(hs);
   }
 
   void startRound() {
@@ -119,18 +150,17 @@ class UrlTestImpl : public UrlTest {
         Probe& pr = probes_[i];
         pr.dial_id = 0;
         if (!r) return done(i, r.error().message());
-        pr.hs = Handshake::start(loop_, std::move(*r), o_.timeout_ms,
-                                 [this, i](Result<conn::StreamPtr> hr) {
-          probes_[i].hs = nullptr;
-          if (!hr) return done(i, hr.error().message());
-          hr->reset();  // the probe connection is done with
-          results_[i] = static_cast<int64_t>(uv_now(loop_) - probes_[i].start_ms);
-          done(i, "");
-        });
-        Handshake* hs = pr.hs;
-        hs->write("GET " + path_ + " HTTP/1.1\r\nHost: " + host_ +
-                  "\r\nUser-Agent: veer\r\nConnection: close\r\n\r\n");
-        readStatus(hs);
+        if (!tls_) {
+          if (tls_failed_) return done(i, "no TLS configuration for the https URL");
+          probe(i, std::move(*r));
+          return;
+        }
+        pr.tls_cancel = tls::connect(loop_, std::move(*r), tls_, o_.timeout_ms,
+                                     [this, i](Result<conn::StreamPtr> tr) {
+                                       probes_[i].tls_cancel = nullptr;
+                                       if (!tr) return done(i, tr.error().message());
+                                       probe(i, std::move(*tr));
+                                     });
       });
     }
   }
@@ -185,6 +215,8 @@ class UrlTestImpl : public UrlTest {
   std::unordered_map<size_t, Probe> probes_;
   std::vector<int64_t> results_;
   std::vector<int64_t> last_;  // the last complete round
+  std::shared_ptr<const tls::ClientConfig> tls_;  // https:// URLs
+  bool tls_failed_ = false;
   GroupDialer dialer_;
 };
 

@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 
+#include <cstdlib>
+
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/oid.h>
@@ -159,12 +161,25 @@ Result<std::shared_ptr<const CaChain>> loadSystemStore() {
 
   auto chain = std::make_shared<CaChain>();
   size_t skipped = 0;
-  for (const char* path : kSystemBundles) {
+  // As Go (and so sing-box) does on Linux: SSL_CERT_FILE replaces the bundle list and
+  // SSL_CERT_DIR the directory.
+  std::vector<std::string> bundles;
+  const char* env_file = std::getenv("SSL_CERT_FILE");
+  const char* env_dir = std::getenv("SSL_CERT_DIR");
+  if (env_file != nullptr && *env_file != '\0') {
+    bundles.push_back(env_file);
+  } else {
+    for (const char* b : kSystemBundles) bundles.push_back(b);
+  }
+  std::string dir = env_dir != nullptr && *env_dir != '\0'
+                        ? std::string(env_dir).substr(0, std::string(env_dir).find(':'))
+                        : std::string(kSystemDir);
+  for (const std::string& path : bundles) {
     auto text = readFile(path);
     if (!text) continue;
     auto added = addPem(*chain, *text, skipped);
     if (added && *added > 0) {
-      LOG_DEBUG("tls: %zu system CA certificates from %s (%zu skipped)", chain->count, path,
+      LOG_DEBUG("tls: %zu system CA certificates from %s (%zu skipped)", chain->count, path.c_str(),
                 skipped);
       std::shared_ptr<const CaChain> out = chain;
       cached = out;
@@ -172,13 +187,13 @@ Result<std::shared_ptr<const CaChain>> loadSystemStore() {
     }
   }
   // A directory of PEM files (OpenWrt's ca-certificates): *.crt and *.pem, else every file.
-  if (DIR* d = opendir(kSystemDir)) {
+  if (DIR* d = opendir(dir.c_str())) {
     std::vector<std::string> named, other;
     while (dirent* e = readdir(d)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
       (endsWith(name, ".crt") || endsWith(name, ".pem") ? named : other)
-          .push_back(std::string(kSystemDir) + "/" + name);
+          .push_back(dir + "/" + name);
     }
     closedir(d);
     for (const auto& path : named.empty() ? other : named) {
@@ -189,12 +204,12 @@ Result<std::shared_ptr<const CaChain>> loadSystemStore() {
   }
   if (chain->count == 0) {
     std::string tried;
-    for (const char* p : kSystemBundles) tried += std::string(p) + ", ";
+    for (const auto& p : bundles) tried += p + ", ";
     return unexpected(
-        "tls: no system CA certificates found (tried " + tried + kSystemDir +
+        "tls: no system CA certificates found (tried " + tried + dir +
         "/); set certificate or certificate_path (or insecure)");
   }
-  LOG_DEBUG("tls: %zu system CA certificates from %s/ (%zu skipped)", chain->count, kSystemDir,
+  LOG_DEBUG("tls: %zu system CA certificates from %s/ (%zu skipped)", chain->count, dir.c_str(),
             skipped);
   std::shared_ptr<const CaChain> out = chain;
   cached = out;

@@ -10,6 +10,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import http.server
+import ssl
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -39,6 +42,30 @@ def make_pki(d):
         f.write("subjectAltName=DNS:proxy.test,IP:127.0.0.1\n")
     run([OPENSSL, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem"], d)
+
+
+class HttpsProbeTarget:
+    """An HTTPS server with the test certificate answering 204 (the urltest probe target)."""
+
+    def __init__(self, d):
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d, "server.pem"), os.path.join(d, "server.key"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class TlsOutboundTest(unittest.TestCase):
@@ -101,6 +128,14 @@ class TlsOutboundTest(unittest.TestCase):
             for t in ("trojan", "trojan-ip", "trojan-wrongca", "trojan-wrongname",
                       "trojan-insecure", "trojan-badpass"):
                 route(t, t)
+            # urltest over https://: the member whose TLS to the trojan server fails is skipped;
+            # the probe's own TLS is verified against SSL_CERT_FILE (the test CA), as Go does.
+            cls.probe = HttpsProbeTarget(cls.dir)
+            outbounds.append({"type": "urltest", "tag": "auto",
+                              "outbounds": ["trojan-wrongca", "trojan"],
+                              "url": "https://127.0.0.1:%d/generate_204" % cls.probe.port,
+                              "interval": "1s"})
+            route("auto", "auto")
         if STUNNEL and TINYPROXY:
             tport, sport = free_port(), free_port()
             tconf = os.path.join(cls.dir, "tinyproxy.conf")
@@ -123,7 +158,7 @@ class TlsOutboundTest(unittest.TestCase):
             route("https", "https-proxy")
         cfg = {"log": {"level": "debug"}, "inbounds": inbounds, "outbounds": outbounds,
                "route": {"rules": rules, "final": "direct"}}
-        cls.veer = h.Veer(cfg)
+        cls.veer = h.Veer(cfg, env={"SSL_CERT_FILE": ca})
 
     @classmethod
     def tearDownClass(cls):
@@ -136,6 +171,8 @@ class TlsOutboundTest(unittest.TestCase):
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        if hasattr(cls, "probe"):
+            cls.probe.stop()
         if hasattr(cls, "echo"):
             cls.echo.stop()
             cls.udp.stop()
@@ -217,6 +254,12 @@ class TlsOutboundTest(unittest.TestCase):
             self.assertEqual(data[10:], b"echo:" + big)
         u.close()
         ctl.close()
+
+    def test_urltest_https_probe(self):
+        self.need(TROJAN, "trojan not installed (apt-get install trojan)")
+        self.assertTrue(self.veer.wait_log(r"urltest auto: selected trojan\b", timeout=8),
+                        self.veer.logtext()[-3000:])
+        self.check_transfer("auto")
 
     def test_https_proxy(self):
         self.need(STUNNEL and TINYPROXY, "stunnel4 or tinyproxy not installed")
