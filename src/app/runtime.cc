@@ -84,6 +84,8 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
       ob = outbound::makeDirect(o.tag, loop, resolver, dialOf(o));
     } else if (o.type == "block") {
       ob = outbound::makeBlock(o.tag, loop);
+    } else if (o.type == "dns") {
+      ob = outbound::makeDnsOutbound(o.tag, loop);
     } else if (o.type == "socks") {
       outbound::SocksOptions so;
       so.server = o.server;

@@ -279,7 +279,7 @@ class Loader {
       parseProxyOutbound(r, v, path, out);
     } else if (out.type == "selector" || out.type == "urltest") {
       parseGroupOutbound(r, v, path, out);
-    } else if (out.type == "block") {
+    } else if (out.type == "block" || out.type == "dns") {
       // no options
     } else {
       const json::Value* t = v.find("type");
@@ -287,7 +287,7 @@ class Loader {
       d_.error(file_, p.line, p.column, path + ".type",
                out.type.empty() ? "missing outbound \"type\""
                                 : "outbound type \"" + out.type +
-                                      "\" is not implemented by veer (direct, block, socks, "
+                                      "\" is not implemented by veer (direct, block, dns, socks, "
                                       "http, trojan, selector, urltest)",
                "unsupported");
       // Its other fields belong to a type veer does not know: not reported one by one.

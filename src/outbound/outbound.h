@@ -67,6 +67,9 @@ OutboundPtr makeDirect(std::string tag, uv_loop_t* loop, conn::HostResolver* res
                        const DirectOptions& opts);
 /// Refuses every connection.
 OutboundPtr makeBlock(std::string tag, uv_loop_t* loop);
+/// sing-box's `dns` outbound: what is routed to it is answered by veer's DNS (the router
+/// treats it as hijack-dns); the outbound itself refuses dials.
+OutboundPtr makeDnsOutbound(std::string tag, uv_loop_t* loop);
 
 }  // namespace veer::outbound
 

@@ -32,6 +32,16 @@ std::string describeCtx(const conn::InboundContext& ctx) {
   return s;
 }
 
+// sing-box's `dns` outbound: a route to it is a hijack-dns.
+void routeDnsOutbound(Decision& d, const RouteState& st) {
+  if (d.kind != Decision::Kind::Route) return;
+  const outbound::Outbound* o = st.find(d.outbound);
+  if (o != nullptr && o->type() == "dns") {
+    d.kind = Decision::Kind::HijackDns;
+    d.rule += " => dns-out";
+  }
+}
+
 void applyOverrides(conn::InboundContext& ctx, const Decision& d) {
   if (d.override_address.empty() && !d.override_port) return;
   if (!ctx.original_destination.valid()) ctx.original_destination = ctx.destination;
@@ -245,7 +255,8 @@ class Router::TcpSession : public conn::Closable {
   }
 
   // ---- final action ----
-  void act(const Decision& d) {
+  void act(Decision d) {
+    routeDnsOutbound(d, *state_);
     frag_tcp_ = d.tls_fragment;
     frag_record_ = d.tls_record_fragment;
     frag_delay_ms_ = d.tls_fragment_fallback_delay_ms;
@@ -549,6 +560,7 @@ class Router::UdpPending {
         r->udp_pending_.erase({sink_, key_});
         stopTimer();
         delete this;
+        routeDnsOutbound(d, *st);
         if (d.kind == Decision::Kind::HijackDns) {
           ctx.rule = d.rule;
           r->hijackUdp(ctx, st, sink, std::move(q));

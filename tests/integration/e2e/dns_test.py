@@ -94,6 +94,11 @@ class DnsTest(unittest.TestCase):
         cfg["inbounds"].append({"type": "direct", "tag": "dns-in", "listen": "127.0.0.1",
                                 "listen_port": 0})
         cfg["route"]["rules"].insert(0, {"inbound": ["dns-in"], "action": "hijack-dns"})
+        # sing-box's older form: a `dns` outbound that routed DNS goes to.
+        cfg["outbounds"].append({"type": "dns", "tag": "dns-out"})
+        cfg["inbounds"].append({"type": "direct", "tag": "dns-out-in", "listen": "127.0.0.1",
+                                "listen_port": 0})
+        cfg["route"]["rules"].insert(0, {"inbound": ["dns-out-in"], "outbound": "dns-out"})
         try:
             cls.veer = h.Veer(cfg)
         except Exception:
@@ -140,14 +145,25 @@ class DnsTest(unittest.TestCase):
         cls.http.stop()
         assert rc == 0, cls.veer.logtext()
 
-    def udp_ask(self, name, qid):
+    def udp_ask(self, name, qid, port=None):
+        port = port or self.dns_in
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.settimeout(5)
-        u.sendto(query(name, qid), ("127.0.0.1", self.dns_in))
+        u.sendto(query(name, qid), ("127.0.0.1", port))
         data, src = u.recvfrom(4096)
         u.close()
-        self.assertEqual(src, ("127.0.0.1", self.dns_in))  # answered from where it was asked
+        self.assertEqual(src, ("127.0.0.1", port))  # answered from where it was asked
         return answers(data)
+
+    def test_dns_outbound_answers_like_hijack(self):
+        port = self.veer.ports["dns-out-in"]
+        self.assertEqual(self.udp_ask("web.test", 0x5151, port), (0x5151, 0, ["127.0.0.1"]))
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        q = query("web.test", 0x5252)
+        s.sendall(struct.pack(">H", len(q)) + q)
+        n = struct.unpack(">H", h.recv_exact(s, 2))[0]
+        self.assertEqual(answers(h.recv_exact(s, n)), (0x5252, 0, ["127.0.0.1"]))
+        s.close()
 
     def test_hijack_udp(self):
         qid, rcode, ips = self.udp_ask("web.test", 0x1111)
