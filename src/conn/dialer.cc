@@ -1,5 +1,7 @@
 #include "conn/dialer.h"
 
+#include <algorithm>
+
 #include <net/if.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,6 +20,7 @@ struct Dialer::Attempt {
   uv_tcp_t* tcp = nullptr;
   uv_connect_t req{};
   SocketAddress addr;
+  uint64_t deadline = 0;  // loop time when this attempt gives up
   bool finished = false;
 };
 
@@ -94,9 +97,12 @@ Dialer* Dialer::start(uv_loop_t* loop, std::vector<SocketAddress> addresses,
   uv_update_time(loop);
   uv_timer_init(loop, &d->fallback_timer_);
   uv_timer_init(loop, &d->deadline_timer_);
+  uv_timer_init(loop, &d->attempt_timer_);
   d->fallback_timer_.data = d;
   d->deadline_timer_.data = d;
-  d->open_handles_ = 2;
+  d->attempt_timer_.data = d;
+  d->open_handles_ = 3;
+  d->deadline_ = uv_now(loop) + opts.connect_timeout_ms;
   if (d->addresses_.empty()) {
     d->last_error_ = Error("no addresses to dial");
     // Report on the next loop iteration: callbacks never run inside start().
@@ -151,7 +157,15 @@ void Dialer::startNext() {
       loop::closeHandle(a->tcp, onAttemptClosed);
       continue;
     }
+    // Each attempt gets its share of the time left (Go's partialDeadline: the remaining time
+    // divided by the addresses remaining, at least 2 s), so one black-holed address cannot use
+    // up the whole connect_timeout when the fallback delay is long.
+    uint64_t now = uv_now(loop_);
+    uint64_t left = deadline_ > now ? deadline_ - now : 0;
+    uint64_t share = left / (addresses_.size() - next_ + 1);
+    a->deadline = now + std::min(left, std::max<uint64_t>(share, 2000));
     attempts_.push_back(a);
+    armAttemptTimer();
     // The next address gets its turn after the fallback delay unless this attempt fails first.
     if (next_ < addresses_.size()) {
       uv_timer_start(&fallback_timer_, [](uv_timer_t* t) {
@@ -164,6 +178,46 @@ void Dialer::startNext() {
   bool any_pending = false;
   for (auto* a : attempts_) any_pending |= !a->finished;
   if (!any_pending && !done_) finish(unexpected(last_error_));
+}
+
+void Dialer::armAttemptTimer() {
+  uint64_t first = 0;
+  for (auto* a : attempts_) {
+    if (!a->finished && (first == 0 || a->deadline < first)) first = a->deadline;
+  }
+  if (first == 0) {
+    uv_timer_stop(&attempt_timer_);
+    return;
+  }
+  uint64_t now = uv_now(loop_);
+  uv_timer_start(&attempt_timer_, [](uv_timer_t* t) {
+    static_cast<Dialer*>(t->data)->onAttemptTimer();
+  }, first > now ? first - now : 0, 0);
+}
+
+void Dialer::onAttemptTimer() {
+  if (done_) return;
+  uint64_t now = uv_now(loop_);
+  bool expired = false;
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    Attempt* a = *it;
+    if (!a->finished && a->deadline <= now) {
+      a->finished = true;
+      last_error_ = Error("dial " + a->addr.toString() + ": connect timeout (no answer within this address's share of connect_timeout)",
+                          UV_ETIMEDOUT);
+      LOG_DEBUG("%s", last_error_.message().c_str());
+      it = attempts_.erase(it);
+      loop::closeHandle(a->tcp, onAttemptClosed);
+      expired = true;
+    } else {
+      ++it;
+    }
+  }
+  if (expired) {
+    uv_timer_stop(&fallback_timer_);
+    startNext();
+  }
+  if (!done_) armAttemptTimer();
 }
 
 void Dialer::onFallbackTimer() {
@@ -212,6 +266,7 @@ void Dialer::cancel() {
   cb_ = nullptr;
   uv_timer_stop(&fallback_timer_);
   uv_timer_stop(&deadline_timer_);
+  uv_timer_stop(&attempt_timer_);
   for (auto* a : attempts_) {
     if (a->tcp == nullptr) continue;
     loop::closeHandle(a->tcp, onAttemptClosed);
@@ -224,6 +279,7 @@ void Dialer::cancel() {
   };
   loop::closeHandle(&fallback_timer_, timer_closed);
   loop::closeHandle(&deadline_timer_, timer_closed);
+  loop::closeHandle(&attempt_timer_, timer_closed);
 }
 
 void Dialer::maybeFree() {

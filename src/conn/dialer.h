@@ -61,6 +61,8 @@ class Dialer {
   void startNext();
   void onAttemptDone(Attempt* a, int status);
   void onFallbackTimer();
+  void armAttemptTimer();
+  void onAttemptTimer();
   void onDeadline();
   void finish(Result<uv_tcp_t*> r);
   void maybeFree();
@@ -71,6 +73,8 @@ class Dialer {
   DialOptions opts_;
   Callback cb_;
   size_t next_ = 0;
+  uint64_t deadline_ = 0;  // loop time of connect_timeout
+  uv_timer_t attempt_timer_{};
   std::vector<Attempt*> attempts_;
   uv_timer_t fallback_timer_{};
   uv_timer_t deadline_timer_{};

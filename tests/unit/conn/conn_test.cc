@@ -209,6 +209,33 @@ TEST_F(LoopTest, DialFallsBackAfterFallbackDelayWhenFirstBlackholes) {
   close(good);
 }
 
+TEST_F(LoopTest, EachAttemptGetsItsShareOfTheTimeout) {
+  // With a fallback delay longer than the connect timeout, the black-holed first address
+  // would take the whole timeout; instead it gets its share (half of 4 s here, at least 2 s)
+  // and the second address still connects in time.
+  Blackhole hole;
+  uint16_t good_port;
+  int good = listenSocket(16, good_port);
+  int calls = 0;
+  uv_tcp_t* conn = nullptr;
+  DialOptions o;
+  o.fallback_delay_ms = 60000;
+  o.connect_timeout_ms = 4000;
+  auto start = Clock::now();
+  Dialer::start(&loop_, {loopback(hole.port), loopback(good_port)}, o, [&](Result<uv_tcp_t*> r) {
+    ++calls;
+    ASSERT_TRUE(r) << r.error().message();
+    conn = *r;
+  });
+  runUntil([&] { return calls > 0; }, 10000);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  ASSERT_EQ(calls, 1);
+  EXPECT_GE(ms, 1900);
+  EXPECT_LT(ms, 3900);
+  closeTcp(conn);
+  close(good);
+}
+
 TEST_F(LoopTest, DialTimesOutWhenEverythingBlackholes) {
   Blackhole hole;
   int calls = 0;
