@@ -62,8 +62,7 @@ void errorAtPos(DiagList& d, const rules::SourcePos& p, const std::string& msg,
 // Fields sing-box has that veer does not implement: named in the error so that a user knows it
 // is not a typo.
 const std::set<std::string>& knownUnimplementedTop() {
-  static const std::set<std::string> s = {"ntp", "endpoints", "certificate", "experimental",
-                                          "services"};
+  static const std::set<std::string> s = {"ntp", "endpoints", "certificate", "services"};
   return s;
 }
 
@@ -89,6 +88,7 @@ class Loader {
     if (const auto* v = r.get("inbounds")) parseList(*v, "inbounds", [&](const json::Value& e, const std::string& p) { parseInbound(e, p); });
     if (const auto* v = r.get("outbounds")) parseList(*v, "outbounds", [&](const json::Value& e, const std::string& p) { parseOutbound(e, p); });
     if (const auto* v = r.get("route")) parseRoute(*v);
+    if (const auto* v = r.get("experimental")) parseExperimental(*v);
     for (const auto& name : knownUnimplementedTop()) {
       if (const auto* v = r.get(name)) {
         r.errorAt(*v, name, "\"" + name + "\" is not implemented by veer");
@@ -107,6 +107,40 @@ class Loader {
       return;
     }
     for (size_t i = 0; i < v.items.size(); ++i) each(v.items[i], path + "[" + std::to_string(i) + "]");
+  }
+
+  // experimental: only cache_file (FakeIP persistence); clash_api and v2ray_api are errors.
+  void parseExperimental(const json::Value& v) {
+    json::ObjectReader r(v, "experimental", file_, d_);
+    if (!r.ok()) return;
+    if (const auto* cv = r.get("cache_file")) {
+      json::ObjectReader c(*cv, "experimental.cache_file", file_, d_);
+      if (c.ok()) {
+        CacheFileOptions& o = cfg_.cache_file;
+        c.boolean("enabled", o.enabled);
+        std::string path = "cache.db";  // sing-box's default
+        c.str("path", path);
+        if (path.empty()) path = "cache.db";
+        o.path = resolvePath(file_, path);
+        c.str("cache_id", o.cache_id);
+        if (o.cache_id.size() > 255) c.error("cache_id", "cache_id is longer than 255 bytes");
+        c.boolean("store_fakeip", o.store_fakeip);
+        for (const char* f : {"store_rdrc", "rdrc_timeout", "store_dns"}) {
+          if (const auto* fv = c.get(f)) {
+            c.errorAt(*fv, c.memberPath(f),
+                      std::string("cache_file field \"") + f + "\" is not implemented by veer");
+          }
+        }
+        c.finish();
+      }
+    }
+    for (const char* f : {"clash_api", "v2ray_api", "debug"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("\"experimental.") + f + "\" is not implemented by veer");
+      }
+    }
+    r.finish();
   }
 
   void parseLog(const json::Value& v) {
@@ -721,6 +755,9 @@ class Loader {
                  "route.final: unknown outbound \"" + cfg_.route.final_outbound + "\"",
                  "unknown-outbound");
     }
+    // DNS rules: the same rule model, compiled against the same (shared) rule-set specs.
+    bool dns_rules = cfg_.has_dns && cfg_.dns.isObject() && cfg_.dns.find("rules") != nullptr;
+    if (dns_rules) dns::DnsRules::parse(cfg_.dns.find("rules"), file_, d_, dns_parsed_);
     // Unknown outbound tags and rule-set tags in rules (sing-box's check misses these,
     // SagerNet/sing-box#3926).
     std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& rule) {
@@ -738,6 +775,7 @@ class Loader {
       for (const auto& sub : rule.rules) visit(sub);
     };
     for (const auto& rule : cfg_.route.rules) visit(rule);
+    for (const auto& rule : dns_parsed_.specs) visit(rule);
     for (const auto& in : cfg_.inbounds) {
       (void)in;
     }
@@ -749,6 +787,10 @@ class Loader {
     checkGeoipCodes();  // after compiling, so that its errors and the compiler's show together
     if (engine && !d_.hasErrors()) {
       cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+    }
+    if (dns_rules && !d_.hasErrors()) {
+      cfg_.dns_rules =
+          dns::DnsRules::compile(std::move(dns_parsed_), cfg_.route.rule_sets, sources, d_);
     }
   }
 
@@ -821,6 +863,9 @@ class Loader {
     for (const auto& r : cfg_.route.rules) {
       if (any(r)) return true;
     }
+    for (const auto& r : dns_parsed_.specs) {
+      if (any(r)) return true;
+    }
     for (const auto& [tag, set] : cfg_.route.rule_sets) {
       for (const auto& r : set) {
         if (any(r)) return true;
@@ -855,6 +900,7 @@ class Loader {
   DiagList& d_;
   LoadOptions opts_;
   std::set<std::string> failed_rule_sets_;  // defined, but their file could not be loaded
+  dns::DnsRules::Parsed dns_parsed_;         // dns.rules, parsed in crossCheck()
   std::string file_;
 };
 
