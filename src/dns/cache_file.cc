@@ -50,10 +50,11 @@ CacheFile::ParseResult CacheFile::parse(ByteView data) {
   }
   uint16_t version = loadBe16(data.data() + 8);
   uint16_t flags = loadBe16(data.data() + 10);
-  uint32_t crc = loadBe32(data.data() + 12);
-  if (crc32Ieee(data.subspan(0, 12)) != crc) {
+  uint32_t count = loadBe32(data.data() + 12);
+  uint32_t crc = loadBe32(data.data() + 16);
+  if (crc32Ieee(data.subspan(0, 16)) != crc) {
     out.foreign = true;
-    out.problems.push_back(at(12, "header checksum mismatch"));
+    out.problems.push_back(at(16, "header checksum mismatch"));
     return out;
   }
   if (version != kVersion) {
@@ -69,7 +70,13 @@ CacheFile::ParseResult CacheFile::parse(ByteView data) {
   }
   ByteReader r(data);
   r.skip(kHeaderSize);
+  uint32_t seen = 0;
   while (!r.empty()) {
+    if (seen == count) {
+      out.problems.push_back(at(r.offset(), "data after the last section"));
+      break;
+    }
+    ++seen;
     size_t start = r.offset();
     uint8_t kind = 0, reserved = 0;
     uint16_t id_len = 0;
@@ -108,6 +115,10 @@ CacheFile::ParseResult CacheFile::parse(ByteView data) {
     s.body_offset = start + 8 + id_len;
     out.sections.push_back(std::move(s));
   }
+  if (seen < count && r.empty()) {
+    out.problems.push_back(at(r.offset(), "file ends after " + std::to_string(seen) + " of " +
+                                              std::to_string(count) + " sections"));
+  }
   return out;
 }
 
@@ -118,6 +129,8 @@ std::vector<uint8_t> CacheFile::serialize(const std::vector<Section>& sections) 
   out.insert(out.end(), b, b + 2);
   storeBe16(b, 0);
   out.insert(out.end(), b, b + 2);
+  storeBe32(b, static_cast<uint32_t>(sections.size()));
+  out.insert(out.end(), b, b + 4);
   storeBe32(b, crc32Ieee(ByteView(out.data(), out.size())));
   out.insert(out.end(), b, b + 4);
   for (const auto& s : sections) {

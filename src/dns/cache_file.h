@@ -3,11 +3,12 @@
 //
 // Layout, all integers big-endian:
 //
-//   header (16 bytes)
+//   header (20 bytes)
 //     0  magic    "VEERCACH"
 //     8  u16      version (1)
 //    10  u16      flags (0; a reader refuses other values)
-//    12  u32      CRC-32 (IEEE, as zlib) of bytes 0..11
+//    12  u32      number of sections (a file cut between two sections is noticed)
+//    16  u32      CRC-32 (IEEE, as zlib) of bytes 0..15
 //   sections, until the end of the file, each:
 //     0  u8       kind (1 = FakeIP table)
 //     1  u8       reserved (0)
@@ -57,7 +58,7 @@ class CacheFile {
   };
 
   static constexpr uint16_t kVersion = 1;
-  static constexpr size_t kHeaderSize = 16;
+  static constexpr size_t kHeaderSize = 20;
   static constexpr uint32_t kMaxBody = 64u << 20;
 
   /// Parses a whole file's bytes. Never fails: damage is reported in `problems`.
