@@ -898,6 +898,8 @@ void DnsRouter::noteFakeIpChange() {
     fakeip_save_timer_.reset(UvTimer::create(loop_, [this] {
       if (auto s = saveFakeIp(); !s) LOG_WARN("dns: %s", s.error().message().c_str());
     }));
+    // Shutdown must not wait for it: the destructor writes what is left.
+    fakeip_save_timer_->unref();
   }
   if (!fakeip_save_timer_->active()) fakeip_save_timer_->start(options_.fakeip_save_delay_ms);
 }

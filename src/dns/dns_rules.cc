@@ -172,7 +172,26 @@ std::optional<DnsRules::Match> DnsRules::match(const QueryInfo& q, size_t start)
 }
 
 std::string DnsRules::describe(size_t i) const {
+  // The engine writes route actions with their outbound; DNS actions name a server.
   std::string s = engine_->describe(i);
+  if (size_t arrow = s.rfind(" => "); arrow != std::string::npos) s.resize(arrow);
+  if (const auto& a = specs_[i].action) {
+    std::string act;
+    switch (a->type) {
+      case rules::RuleAction::Type::Reject: act = "reject(" + a->reject_method + ")"; break;
+      case rules::RuleAction::Type::RouteOptions: act = "route-options("; break;
+      default: act = "route(" + a->resolve_server; break;
+    }
+    if (a->type != rules::RuleAction::Type::Reject) {
+      std::string opts;
+      if (a->disable_cache) opts += " disable_cache";
+      if (a->rewrite_ttl) opts += " rewrite_ttl=" + std::to_string(*a->rewrite_ttl);
+      if (!a->client_subnet.empty()) opts += " client_subnet=" + a->client_subnet;
+      if (act.back() == '(' && !opts.empty()) opts.erase(0, 1);
+      act += opts + ")";
+    }
+    s += " => " + act;
+  }
   if (!outbound_[i].empty()) {
     std::string ob = "outbound=[";
     for (size_t k = 0; k < outbound_[i].size(); ++k) ob += (k ? " " : "") + outbound_[i][k];
