@@ -378,9 +378,16 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
     r.error("type", "a DNS server needs \"type\" (or the legacy \"address\")");
     return false;
   }
+  // Legacy per-server client_subnet: overrides dns.client_subnet, a rule's overrides it.
   std::string subnet;
+  std::optional<ClientSubnet> server_subnet;
   if (r.str("client_subnet", subnet)) {
-    r.error("client_subnet", "per-server client_subnet is not implemented; use dns.client_subnet");
+    server_subnet = parseClientSubnet(subnet);
+    if (!server_subnet) {
+      r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
+      return false;
+    }
+    server_subnet_[tag] = *server_subnet;
   }
   std::string s;
   if (r.str("strategy", s)) {
@@ -687,7 +694,9 @@ void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& 
     return;
   }
   std::optional<Edns> edns = Edns{};
-  const auto& subnet = route.client_subnet ? route.client_subnet : client_subnet_;
+  std::optional<ClientSubnet> subnet = client_subnet_;
+  if (auto it = server_subnet_.find(t->tag()); it != server_subnet_.end()) subnet = it->second;
+  if (route.client_subnet) subnet = route.client_subnet;
   if (subnet) edns->client_subnet = subnet;
   auto wire = serializeMessage(makeQuery(randomId(), name, type, edns));
   if (!wire) {

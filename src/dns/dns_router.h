@@ -157,6 +157,7 @@ class DnsRouter final : public Resolver {
   bool disable_cache_ = false;
   bool independent_cache_ = false;
   std::optional<ClientSubnet> client_subnet_;
+  std::unordered_map<std::string, ClientSubnet> server_subnet_;  // legacy per-server field
   std::unique_ptr<ReverseMap> reverse_;
   Cache cache_;
   Coalescer coalescer_;

@@ -146,7 +146,8 @@ std::optional<DnsRules::Match> DnsRules::match(const QueryInfo& q, size_t start)
   in.domain = q.domain;
   in.query_type = q.type;
   in.inbound = q.inbound;
-  in.network = "udp";  // not a rule item for DNS (refused above); keeps the input well-formed
+  // network, ports and addresses stay unset: a rule set's items of those kinds never match a
+  // query (the same fields in DNS rules themselves are refused when parsing).
   const size_t n = specs_.size();
   size_t i = start;
   while (i < n) {
