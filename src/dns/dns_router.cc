@@ -478,13 +478,6 @@ void DnsRouter::bindRules(const json::Value* rules_json, const std::string& file
       }
       rule_actions_[i].server = t;
     }
-    if (a.type == rules::RuleAction::Type::Reject && a.reject_method == "reply") {
-      err("method", "reject method \"reply\" is for route rules (DNS: default or drop)");
-    }
-    if (!a.resolve_strategy.empty()) {
-      err("strategy", "DNS rule option \"strategy\" is not implemented by veer (use dns.strategy)",
-          "unsupported");
-    }
     if (!a.client_subnet.empty()) {
       rule_actions_[i].client_subnet = parseClientSubnet(a.client_subnet);
       if (!rule_actions_[i].client_subnet) {

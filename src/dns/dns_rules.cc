@@ -105,6 +105,26 @@ bool DnsRules::parse(const json::Value* rules, const std::string& file, DiagList
     }
     rules::RuleSpec spec;
     if (!rules::parseDnsRule(copy, path, file, diags, spec)) continue;
+    // Action options the rule parser accepts that DNS rules in veer do not carry out.
+    if (spec.action) {
+      auto err = [&](const char* key, const std::string& msg, const char* code) {
+        const json::Value* m = copy.find(key);
+        const json::Pos& p = m ? m->pos : copy.pos;
+        diags.error(file, p.line, p.column, path + "." + key, msg, code);
+      };
+      if (spec.action->type == rules::RuleAction::Type::Reject &&
+          spec.action->reject_method == "reply") {
+        err("method", "reject method \"reply\" is for route rules (DNS: default or drop)",
+            "invalid");
+        continue;
+      }
+      if (!spec.action->resolve_strategy.empty()) {
+        err("strategy",
+            "DNS rule option \"strategy\" is not implemented by veer (use dns.strategy)",
+            "unsupported");
+        continue;
+      }
+    }
     out.specs.push_back(std::move(spec));
     out.outbound.push_back(std::move(outbound));
     out.outer_invert.push_back(outer_invert);
