@@ -123,7 +123,9 @@ int cmdCheck(const std::vector<std::string>& args) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     {
-      auto d = dns::DnsRouter::create(&loop, cfg->dns, cfg->file, diags);
+      dns::DnsRouterOptions o;
+      o.rules = cfg->dns_rules;  // compiled by the config loader, with the route's rule sets
+      auto d = dns::DnsRouter::create(&loop, cfg->dns, cfg->file, diags, o);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

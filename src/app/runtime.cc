@@ -33,16 +33,67 @@ static conn::DomainStrategy strategyOf(const std::string& s) {
   return conn::DomainStrategy::AsIs;
 }
 
+namespace {
+
+// With a `dns` section: the resolver each outbound dials with, so that DNS rules with
+// `outbound` see the outbound a lookup is made for (sing-box: `"outbound": "any"` sends the
+// proxy servers' own names to another server). The set itself is the resolver of lookups made
+// for no outbound (the resolve action).
+class OutboundDnsResolvers final : public conn::HostResolver {
+ public:
+  explicit OutboundDnsResolvers(std::shared_ptr<dns::DnsRouter> dns, std::string outbound = "")
+      : dns_(std::move(dns)), outbound_(std::move(outbound)) {}
+  conn::HostResolver* forOutbound(const std::string& tag) {
+    auto& r = per_outbound_[tag];
+    if (!r) r = std::make_unique<OutboundDnsResolvers>(dns_, tag);
+    return r.get();
+  }
+  uint64_t resolve(const std::string& host, conn::DomainStrategy strategy, Callback cb) override {
+    dns::Strategy s = dns::Strategy::AsIs;
+    switch (strategy) {
+      case conn::DomainStrategy::AsIs: s = dns::Strategy::AsIs; break;
+      case conn::DomainStrategy::PreferIpv4: s = dns::Strategy::PreferIpv4; break;
+      case conn::DomainStrategy::PreferIpv6: s = dns::Strategy::PreferIpv6; break;
+      case conn::DomainStrategy::Ipv4Only: s = dns::Strategy::Ipv4Only; break;
+      case conn::DomainStrategy::Ipv6Only: s = dns::Strategy::Ipv6Only; break;
+    }
+    dns::DnsRouter::Context ctx;
+    ctx.outbound = outbound_;
+    return dns_->lookup(host, s, ctx, [cb = std::move(cb)](Result<dns::LookupResult> r) {
+      if (!r) {
+        cb(unexpected(r.error()));
+        return;
+      }
+      cb(std::move(r->addresses));
+    });
+  }
+  void cancel(uint64_t id) override { dns_->cancel(id); }
+
+ private:
+  std::shared_ptr<dns::DnsRouter> dns_;
+  std::string outbound_;
+  std::map<std::string, std::unique_ptr<OutboundDnsResolvers>> per_outbound_;
+};
+
+}  // namespace
+
 std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg, uv_loop_t* loop,
                                                        conn::HostResolver* resolver,
                                                        std::shared_ptr<dns::DnsRouter> dns) {
   auto st = std::make_shared<route::RouteState>();
+  OutboundDnsResolvers* dns_resolvers = nullptr;
   if (dns) {
     // With a `dns` section, every name veer resolves goes through it.
     st->dns = dns;
-    st->owned_resolver = std::make_unique<route::DnsHostResolver>(dns);
+    auto set = std::make_unique<OutboundDnsResolvers>(dns);
+    dns_resolvers = set.get();
+    st->owned_resolver = std::move(set);
     resolver = st->owned_resolver.get();
   }
+  // The resolver an outbound dials with (its tag is the `outbound` of its DNS lookups).
+  auto resolverFor = [&](const std::string& tag) -> conn::HostResolver* {
+    return dns_resolvers ? dns_resolvers->forOutbound(tag) : resolver;
+  };
   // Outbounds may name others (group members, detours): build each after what it names
   // (config::load has rejected unknown tags and cycles), sharing ownership with the state.
   std::map<std::string, outbound::SharedOutbound> built;
@@ -71,7 +122,7 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
       if (!o.detour.empty()) {
         if (auto d = get(o.detour)) return d;
       }
-      return outbound::makeServerDialer(loop, resolver, dialOf(o));
+      return outbound::makeServerDialer(loop, resolverFor(o.tag), dialOf(o));
     };
     auto membersOf = [&] {
       std::vector<outbound::SharedOutbound> ms;
@@ -81,7 +132,7 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
       return ms;
     };
     if (o.type == "direct") {
-      ob = outbound::makeDirect(o.tag, loop, resolver, dialOf(o));
+      ob = outbound::makeDirect(o.tag, loop, resolverFor(o.tag), dialOf(o));
     } else if (o.type == "block") {
       ob = outbound::makeBlock(o.tag, loop);
     } else if (o.type == "dns") {
@@ -172,12 +223,25 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
   std::shared_ptr<dns::DnsRouter> dns;
   if (cfg->has_dns) {
     DiagList diags;
-    auto d = dns::DnsRouter::create(&loop_, cfg->dns, cfg->file, diags);
+    dns::DnsRouterOptions o;
+    o.rules = cfg->dns_rules;
+    if (cfg->cache_file.enabled && cfg->cache_file.store_fakeip) {
+      o.fakeip_store_path = cfg->cache_file.path;
+      o.cache_id = cfg->cache_file.cache_id;
+    }
+    auto d = dns::DnsRouter::create(&loop_, cfg->dns, cfg->file, diags, std::move(o));
     if (!d) {
       LOG_ERROR("dns: %s", config::formatDiags(diags).c_str());
       return false;
     }
     dns = std::shared_ptr<dns::DnsRouter>(std::move(*d));
+    // Reload: FakeIP mappings stay when the ranges did not change.
+    const auto& old_state = router_->state();
+    if (old_state && old_state->dns) {
+      if (size_t n = dns->adoptFakeIp(*old_state->dns)) {
+        LOG_INFO("dns: kept %zu FakeIP table(s) across the reload", n);
+      }
+    }
   }
   auto state = buildState(*cfg, &loop_, resolver_.get(), dns);
   // Inbounds are rebuilt: the old listeners close first (libuv closes the fd at once), so the

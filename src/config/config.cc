@@ -62,8 +62,7 @@ void errorAtPos(DiagList& d, const rules::SourcePos& p, const std::string& msg,
 // Fields sing-box has that veer does not implement: named in the error so that a user knows it
 // is not a typo.
 const std::set<std::string>& knownUnimplementedTop() {
-  static const std::set<std::string> s = {"ntp", "endpoints", "certificate", "experimental",
-                                          "services"};
+  static const std::set<std::string> s = {"ntp", "endpoints", "certificate", "services"};
   return s;
 }
 
@@ -89,6 +88,7 @@ class Loader {
     if (const auto* v = r.get("inbounds")) parseList(*v, "inbounds", [&](const json::Value& e, const std::string& p) { parseInbound(e, p); });
     if (const auto* v = r.get("outbounds")) parseList(*v, "outbounds", [&](const json::Value& e, const std::string& p) { parseOutbound(e, p); });
     if (const auto* v = r.get("route")) parseRoute(*v);
+    if (const auto* v = r.get("experimental")) parseExperimental(*v);
     for (const auto& name : knownUnimplementedTop()) {
       if (const auto* v = r.get(name)) {
         r.errorAt(*v, name, "\"" + name + "\" is not implemented by veer");
@@ -107,6 +107,71 @@ class Loader {
       return;
     }
     for (size_t i = 0; i < v.items.size(); ++i) each(v.items[i], path + "[" + std::to_string(i) + "]");
+  }
+
+  // experimental: cache_file (FakeIP persistence) and clash_api (the control API);
+  // v2ray_api and debug are errors.
+  void parseExperimental(const json::Value& v) {
+    json::ObjectReader r(v, "experimental", file_, d_);
+    if (!r.ok()) return;
+    if (const auto* cv = r.get("cache_file")) {
+      json::ObjectReader c(*cv, "experimental.cache_file", file_, d_);
+      if (c.ok()) {
+        CacheFileOptions& o = cfg_.cache_file;
+        c.boolean("enabled", o.enabled);
+        std::string path = "cache.db";  // sing-box's default
+        c.str("path", path);
+        if (path.empty()) path = "cache.db";
+        o.path = resolvePath(file_, path);
+        c.str("cache_id", o.cache_id);
+        if (o.cache_id.size() > 255) c.error("cache_id", "cache_id is longer than 255 bytes");
+        c.boolean("store_fakeip", o.store_fakeip);
+        for (const char* f : {"store_rdrc", "rdrc_timeout", "store_dns"}) {
+          if (const auto* fv = c.get(f)) {
+            c.errorAt(*fv, c.memberPath(f),
+                      std::string("cache_file field \"") + f + "\" is not implemented by veer");
+          }
+        }
+        c.finish();
+      }
+    }
+    if (const auto* av = r.get("clash_api")) {
+      json::ObjectReader a(*av, "experimental.clash_api", file_, d_);
+      if (a.ok()) {
+        ClashApiOptions& o = cfg_.clash_api;
+        if (a.str("external_controller", o.external_controller) &&
+            !o.external_controller.empty()) {
+          std::string text = o.external_controller;
+          if (text[0] == ':') text = "0.0.0.0" + text;
+          if (!SocketAddress::parse(text)) {
+            a.error("external_controller", "expected an address and port, e.g. 127.0.0.1:9090");
+          }
+        }
+        o.enabled = !o.external_controller.empty();  // as sing-box: no controller, no API
+        a.str("secret", o.secret);
+        std::string mode;
+        if (a.str("default_mode", mode) && !mode.empty() && mode != "rule" && mode != "Rule") {
+          a.error("default_mode", "veer only has the \"rule\" mode");
+        }
+        for (const char* f : {"external_ui", "external_ui_download_url",
+                              "external_ui_download_detour", "access_control_allow_origin",
+                              "access_control_allow_private_network", "store_mode",
+                              "store_selected", "store_fakeip", "cache_file", "cache_id"}) {
+          if (const auto* fv = a.get(f)) {
+            a.errorAt(*fv, a.memberPath(f),
+                      std::string("clash_api field \"") + f + "\" is not implemented by veer");
+          }
+        }
+        a.finish();
+      }
+    }
+    for (const char* f : {"v2ray_api", "debug"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("\"experimental.") + f + "\" is not implemented by veer");
+      }
+    }
+    r.finish();
   }
 
   void parseLog(const json::Value& v) {
@@ -719,6 +784,9 @@ class Loader {
                  "route.final: unknown outbound \"" + cfg_.route.final_outbound + "\"",
                  "unknown-outbound");
     }
+    // DNS rules: the same rule model, compiled against the same (shared) rule-set specs.
+    bool dns_rules = cfg_.has_dns && cfg_.dns.isObject() && cfg_.dns.find("rules") != nullptr;
+    if (dns_rules) dns::DnsRules::parse(cfg_.dns.find("rules"), file_, d_, dns_parsed_);
     // Unknown outbound tags and rule-set tags in rules (sing-box's check misses these,
     // SagerNet/sing-box#3926).
     std::function<void(const rules::RuleSpec&)> visit = [&](const rules::RuleSpec& rule) {
@@ -736,6 +804,7 @@ class Loader {
       for (const auto& sub : rule.rules) visit(sub);
     };
     for (const auto& rule : cfg_.route.rules) visit(rule);
+    for (const auto& rule : dns_parsed_.specs) visit(rule);
     for (const auto& in : cfg_.inbounds) {
       (void)in;
     }
@@ -747,6 +816,10 @@ class Loader {
     checkGeoipCodes();  // after compiling, so that its errors and the compiler's show together
     if (engine && !d_.hasErrors()) {
       cfg_.engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+    }
+    if (dns_rules && !d_.hasErrors()) {
+      cfg_.dns_rules =
+          dns::DnsRules::compile(std::move(dns_parsed_), cfg_.route.rule_sets, sources, d_);
     }
   }
 
@@ -819,6 +892,9 @@ class Loader {
     for (const auto& r : cfg_.route.rules) {
       if (any(r)) return true;
     }
+    for (const auto& r : dns_parsed_.specs) {
+      if (any(r)) return true;
+    }
     for (const auto& [tag, set] : cfg_.route.rule_sets) {
       for (const auto& r : set) {
         if (any(r)) return true;
@@ -853,6 +929,7 @@ class Loader {
   DiagList& d_;
   LoadOptions opts_;
   std::set<std::string> failed_rule_sets_;  // defined, but their file could not be loaded
+  dns::DnsRules::Parsed dns_parsed_;         // dns.rules, parsed in crossCheck()
   std::string file_;
 };
 

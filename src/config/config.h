@@ -16,6 +16,7 @@
 #include "base/diag.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "dns/dns_rules.h"
 #include "rules/geoip_mmdb.h"
 #include "rules/geosite_db.h"
 #include "rules/rule_engine.h"
@@ -118,9 +119,17 @@ struct RouteOptions {
 
 /// experimental.clash_api: the control API (app/clash_api.h).
 struct ClashApiOptions {
-  bool enabled = false;  // the object is present
-  std::string external_controller = "127.0.0.1:9090";
+  bool enabled = false;  // external_controller is set
+  std::string external_controller;
   std::string secret;
+};
+
+/// experimental.cache_file (sing-box's fields; veer's own file format, see dns/cache_file.h).
+struct CacheFileOptions {
+  bool enabled = false;
+  std::string path;  // resolved against the config's directory; default "cache.db"
+  std::string cache_id;
+  bool store_fakeip = false;
 };
 
 struct Config {
@@ -133,6 +142,9 @@ struct Config {
   bool has_dns = false;
   json::Value dns;  // the raw "dns" section, for the DNS module
   ClashApiOptions clash_api;
+  // dns.rules compiled with the route's rule sets and geosite (null without DNS rules).
+  std::shared_ptr<const dns::DnsRules> dns_rules;
+  CacheFileOptions cache_file;
   // Loaded geodata (null when the config uses none).
   std::shared_ptr<rules::GeoipMmdb> geoip;
   std::shared_ptr<rules::GeositeDb> geosite;

@@ -60,111 +60,7 @@ std::optional<SocketAddress> parseHostPort(std::string_view text, uint16_t defau
   return SocketAddress::parse(text);
 }
 
-std::string joinList(const std::vector<std::string>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s + "]";
-}
-
-// Fields sing-box has on DNS rules that veer does not implement yet. Named explicitly so that a
-// config using them fails with "not implemented" rather than "unknown field".
-constexpr const char* kUnsupportedRuleFields[] = {
-    "domain_regex", "geosite", "source_geoip", "geoip", "ip_cidr", "ip_is_private",
-    "ip_accept_any", "source_ip_cidr", "source_ip_is_private", "source_port",
-    "source_port_range", "port", "port_range", "network", "protocol", "auth_user", "rule_set",
-    "rule_set_ip_cidr_match_source", "rule_set_ip_cidr_accept_empty", "ip_version", "outbound",
-    "clash_mode", "wifi_ssid", "wifi_bssid", "process_name", "process_path", "package_name",
-    "user", "user_id", "type", "mode", "rules", "network_type", "network_is_expensive",
-    "network_is_constrained", "client", "interface_address", "default_interface_address",
-    "strategy", "predefined", "rcode", "answer", "ns", "extra", "no_drop"};
-
 }  // namespace
-
-// ---- SimpleQueryMatcher -------------------------------------------------------------------
-
-QueryMatcherPtr SimpleQueryMatcher::fromJson(json::ObjectReader& r) {
-  auto m = std::make_unique<SimpleQueryMatcher>();
-  size_t errors = r.diags().errorCount();
-  r.strList("domain", m->domain);
-  r.strList("domain_suffix", m->domain_suffix);
-  r.strList("domain_keyword", m->domain_keyword);
-  r.strList("inbound", m->inbound);
-  r.boolean("invert", m->invert);
-  for (auto* list : {&m->domain, &m->domain_suffix}) {
-    for (auto& d : *list) {
-      bool leading_dot = !d.empty() && d[0] == '.';
-      d = canonicalName(d);
-      if (leading_dot && (d.empty() || d[0] != '.')) d.insert(d.begin(), '.');
-    }
-  }
-  for (auto& k : m->domain_keyword) k = canonicalName(k);
-  if (const json::Value* qt = r.get("query_type")) {
-    std::vector<const json::Value*> items;
-    if (qt->isArray()) {
-      for (const auto& it : qt->items) items.push_back(&it);
-    } else {
-      items.push_back(qt);
-    }
-    for (const json::Value* it : items) {
-      std::optional<uint16_t> t;
-      if (it->isString()) {
-        t = parseTypeName(it->str);
-      } else if (it->type == json::Value::Type::Uint && it->u <= 0xffff) {
-        t = static_cast<uint16_t>(it->u);
-      }
-      if (!t) {
-        r.errorAt(*it, r.memberPath("query_type"), "bad query_type (a type name or number)");
-        continue;
-      }
-      m->query_type.push_back(*t);
-    }
-  }
-  if (r.diags().errorCount() != errors) return nullptr;
-  return m;
-}
-
-bool SimpleQueryMatcher::match(const QueryInfo& q) const {
-  bool ok = true;
-  if (!domain.empty() || !domain_suffix.empty() || !domain_keyword.empty()) {
-    bool any = std::find(domain.begin(), domain.end(), q.domain) != domain.end();
-    for (size_t i = 0; !any && i < domain_suffix.size(); ++i) {
-      const std::string& s = domain_suffix[i];
-      if (s[0] == '.') {
-        any = q.domain.size() > s.size() && q.domain.ends_with(s);
-      } else {
-        any = q.domain == s || (q.domain.size() > s.size() && q.domain.ends_with(s) &&
-                                q.domain[q.domain.size() - s.size() - 1] == '.');
-      }
-    }
-    for (size_t i = 0; !any && i < domain_keyword.size(); ++i) {
-      any = q.domain.find(domain_keyword[i]) != std::string_view::npos;
-    }
-    ok = any;
-  }
-  if (ok && !query_type.empty()) {
-    ok = std::find(query_type.begin(), query_type.end(), q.type) != query_type.end();
-  }
-  if (ok && !inbound.empty()) {
-    ok = std::find(inbound.begin(), inbound.end(), q.inbound) != inbound.end();
-  }
-  return ok != invert;
-}
-
-std::string SimpleQueryMatcher::describe() const {
-  std::string s;
-  auto add = [&](const char* k, const std::vector<std::string>& v) {
-    if (!v.empty()) s += std::string(s.empty() ? "" : " ") + k + "=" + joinList(v);
-  };
-  add("domain", domain);
-  add("domain_suffix", domain_suffix);
-  add("domain_keyword", domain_keyword);
-  std::vector<std::string> types;
-  for (uint16_t t : query_type) types.push_back(typeName(t));
-  add("query_type", types);
-  add("inbound", inbound);
-  if (invert) s = "!(" + s + ")";
-  return s.empty() ? "any" : s;
-}
 
 // ---- reverse mapping ----------------------------------------------------------------------
 
@@ -224,10 +120,7 @@ DnsRouter::DnsRouter(uv_loop_t* loop, DnsRouterOptions options, Cache::Options c
       options_(std::move(options)),
       deferrer_(Deferrer::create(loop)),
       cache_(cache_options),
-      rng_state_(std::random_device{}() | 1u) {
-  custom_matcher_ = static_cast<bool>(options_.matcher_factory);
-  if (!custom_matcher_) options_.matcher_factory = &SimpleQueryMatcher::fromJson;
-}
+      rng_state_(std::random_device{}() | 1u) {}
 
 DnsRouter::~DnsRouter() {
   if (fakeip_save_timer_) fakeip_save_timer_->stop();
@@ -283,15 +176,7 @@ bool DnsRouter::parse(const json::Value& dns, const std::string& file, DiagList&
       }
     }
   }
-  if (const json::Value* rules = r.get("rules")) {
-    if (!rules->isArray()) {
-      r.error("rules", "expected a list of rules");
-    } else {
-      for (size_t i = 0; i < rules->items.size(); ++i) {
-        parseRule(rules->items[i], "dns.rules[" + std::to_string(i) + "]", file, diags);
-      }
-    }
-  }
+  const json::Value* rules_json = r.get("rules");
   if (r.str("final", final_)) {
     if (!by_tag_.count(final_)) r.error("final", "unknown DNS server \"" + final_ + "\"");
   } else if (!transports_.empty()) {
@@ -319,12 +204,7 @@ bool DnsRouter::parse(const json::Value& dns, const std::string& file, DiagList&
     client_subnet_ = parseClientSubnet(subnet);
     if (!client_subnet_) r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
   }
-  for (const auto& rule : rules_) {
-    if (!rule.reject && !by_tag_.count(rule.server)) {
-      diags.error(file, 0, 0, "dns.rules", "unknown DNS server \"" + rule.server + "\"",
-                  "unknown-server");
-    }
-  }
+  bindRules(rules_json, file, diags);
   if (transports_.empty() && (r.has("rules") || r.has("final"))) {
     r.error("servers", "DNS rules need at least one server");
   }
@@ -396,10 +276,24 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
       reader.error("inet4_range", store.error().message());
       return false;
     }
-    if (!options_.fakeip_store_path.empty()) {
-      if (auto s = store->load(options_.fakeip_store_path); !s) {
-        // A damaged table only costs the old mappings; starting is more important.
-        LOG_WARN("dns: %s; starting with an empty FakeIP table", s.error().message().c_str());
+    if (!options_.fakeip_store_path.empty() && fakeip_.empty()) {
+      // One table per cache file (and cache_id): the first FakeIP server's.
+      const std::string& path = options_.fakeip_store_path;
+      if (!cache_file_) {
+        std::vector<std::string> warnings;
+        cache_file_ = std::make_unique<CacheFile>(CacheFile::load(path, warnings));
+        for (const auto& w : warnings) LOG_WARN("dns: cache file %s", w.c_str());
+      }
+      if (const auto* sec = cache_file_->find(CacheFile::kFakeIp, options_.cache_id)) {
+        if (auto s = store->restore(ByteView(sec->body.data(), sec->body.size()),
+                                    sec->body_offset);
+            !s) {
+          // A damaged table only costs the old mappings; starting is more important.
+          LOG_WARN("dns: cache file %s: %s; starting with an empty FakeIP table", path.c_str(),
+                   s.error().message().c_str());
+        } else {
+          LOG_INFO("dns: %zu FakeIP mapping(s) loaded from %s", store->size(), path.c_str());
+        }
       }
     }
     return addTransport(TransportPtr(new FakeIpTransport(tag, std::move(*store))), reader, diags);
@@ -484,9 +378,16 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
     r.error("type", "a DNS server needs \"type\" (or the legacy \"address\")");
     return false;
   }
+  // Legacy per-server client_subnet: overrides dns.client_subnet, a rule's overrides it.
   std::string subnet;
+  std::optional<ClientSubnet> server_subnet;
   if (r.str("client_subnet", subnet)) {
-    r.error("client_subnet", "per-server client_subnet is not implemented; use dns.client_subnet");
+    server_subnet = parseClientSubnet(subnet);
+    if (!server_subnet) {
+      r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
+      return false;
+    }
+    server_subnet_[tag] = *server_subnet;
   }
   std::string s;
   if (r.str("strategy", s)) {
@@ -538,68 +439,93 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
   return makeCares("address");
 }
 
-bool DnsRouter::parseRule(const json::Value& v, const std::string& path, const std::string& file,
+void DnsRouter::bindRules(const json::Value* rules_json, const std::string& file,
                           DiagList& diags) {
-  json::ObjectReader r(v, path, file, diags);
-  if (!r.ok()) {
-    diags.error(file, v.pos.line, v.pos.column, path, "expected an object for a DNS rule");
-    return false;
+  DnsRules::Parsed parsed;
+  std::vector<const rules::RuleSpec*> specs;
+  if (options_.rules) {
+    for (size_t i = 0; i < options_.rules->size(); ++i) specs.push_back(&options_.rules->spec(i));
+  } else if (rules_json != nullptr) {
+    // Standalone (no config loader): the rules cannot use rule sets or geosite here.
+    DnsRules::parse(rules_json, file, diags, parsed);
+    for (const auto& sp : parsed.specs) specs.push_back(&sp);
   }
+  // Where a rule's member is in the file, for errors (the rule object's position otherwise).
+  auto memberPos = [&](const rules::RuleSpec& spec, const char* key) {
+    std::pair<uint32_t, uint32_t> pos{spec.pos.line, spec.pos.column};
+    if (rules_json == nullptr || !rules_json->isArray()) return pos;
+    for (const auto& item : rules_json->items) {
+      if (item.pos.line != spec.pos.line || item.pos.column != spec.pos.column) continue;
+      if (const json::Value* m = item.find(key)) pos = {m->pos.line, m->pos.column};
+    }
+    return pos;
+  };
   size_t errors = diags.errorCount();
-  Rule rule;
-  std::string action = "route";
-  r.str("action", action);
-  if (action == "route") {
-    if (!r.str("server", rule.server)) r.error("server", "a route rule needs \"server\"");
-    r.boolean("disable_cache", rule.disable_cache);
-    uint32_t ttl = 0;
-    if (r.u32("rewrite_ttl", ttl)) rule.rewrite_ttl = ttl;
-    std::string subnet;
-    if (r.str("client_subnet", subnet)) {
-      rule.client_subnet = parseClientSubnet(subnet);
-      if (!rule.client_subnet) r.error("client_subnet", "bad client_subnet \"" + subnet + "\"");
+  rule_actions_.assign(specs.size(), RuleAction{});
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const rules::RuleSpec& spec = *specs[i];
+    if (!spec.action) continue;
+    const rules::RuleAction& a = *spec.action;
+    auto err = [&](const char* key, const std::string& msg, const char* code = "invalid") {
+      auto [line, col] = memberPos(spec, key);
+      diags.error(spec.pos.file.empty() ? file : spec.pos.file, line, col,
+                  spec.pos.path + "." + key, msg, code);
+    };
+    if (a.type == rules::RuleAction::Type::Route) {
+      Transport* t = server(a.resolve_server);
+      if (t == nullptr) {
+        err("server", "unknown DNS server \"" + a.resolve_server + "\"", "unknown-server");
+      }
+      rule_actions_[i].server = t;
     }
-  } else if (action == "reject") {
-    rule.reject = true;
-    std::string method = "default";
-    r.str("method", method);
-    if (method == "drop") {
-      rule.reject_drop = true;
-    } else if (method != "default") {
-      r.error("method", "unknown reject method \"" + method + "\"");
-    }
-  } else {
-    r.error("action", "DNS rule action \"" + action + "\" is not implemented in veer yet");
-  }
-  QueryMatcherPtr m = options_.matcher_factory(r);
-  // Only the built-in matcher is known to lack these; a plugged-in rule engine reads what it
-  // supports and leaves the rest to finish() as unknown fields.
-  for (const char* f : kUnsupportedRuleFields) {
-    if (!custom_matcher_ && r.has(f)) {
-      r.error(f, "DNS rule field \"" + std::string(f) + "\" is not implemented in veer yet");
-      r.markUsed(f);
+    if (!a.client_subnet.empty()) {
+      rule_actions_[i].client_subnet = parseClientSubnet(a.client_subnet);
+      if (!rule_actions_[i].client_subnet) {
+        err("client_subnet", "bad client_subnet \"" + a.client_subnet + "\"");
+      }
     }
   }
-  r.finish();
-  if (!m || diags.errorCount() != errors) return false;
-  rule.matcher = std::move(m);
-  rules_.push_back(std::move(rule));
-  return true;
+  if (diags.errorCount() != errors) return;
+  rules_ = options_.rules;
+  if (!rules_ && rules_json != nullptr) rules_ = DnsRules::compile(std::move(parsed), {}, {}, diags);
 }
 
 // ---- routing ------------------------------------------------------------------------------
 
 DnsRouter::Route DnsRouter::selectRoute(std::string_view name, uint16_t type,
-                                        std::string_view inbound) const {
-  QueryInfo q{name, type, inbound};
-  for (const Rule& rule : rules_) {
-    if (!rule.matcher->match(q)) continue;
-    Route r;
-    r.rule = &rule;
-    if (!rule.reject) r.transport = server(rule.server);
-    return r;
+                                        const Context& ctx) const {
+  Route route;
+  if (rules_) {
+    QueryInfo q{name, type, ctx.inbound, ctx.outbound};
+    size_t start = 0;
+    while (auto m = rules_->match(q, start)) {
+      const rules::RuleAction& a = *m->action;
+      const RuleAction& ra = rule_actions_[m->index];
+      // route and route-options both set options; route-options goes on to the next rule.
+      if (a.type == rules::RuleAction::Type::Route ||
+          a.type == rules::RuleAction::Type::RouteOptions) {
+        route.disable_cache = route.disable_cache || a.disable_cache;
+        if (a.rewrite_ttl) route.rewrite_ttl = a.rewrite_ttl;
+        if (ra.client_subnet) route.client_subnet = ra.client_subnet;
+      }
+      if (a.type == rules::RuleAction::Type::RouteOptions) {
+        start = m->index + 1;
+        continue;
+      }
+      route.rule = m->index;
+      if (a.type == rules::RuleAction::Type::Reject) {
+        route.reject = true;
+        route.reject_drop = a.reject_method == "drop";
+      } else {
+        route.transport = ra.server;
+      }
+      LOG_DEBUG("dns: %s %s matched rule %zu: %s", name.data(), typeName(type).c_str(),
+                m->index, rules_->describe(m->index).c_str());
+      return route;
+    }
   }
-  return Route{server(final_), nullptr};
+  route.transport = server(final_);
+  return route;
 }
 
 Transport* DnsRouter::server(const std::string& tag) const {
@@ -719,15 +645,15 @@ uint64_t DnsRouter::exchange(std::vector<uint8_t> query, const Context& ctx, boo
 void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& name,
                                 uint16_t type, const Context& ctx) {
   std::string canon = canonicalName(name);
-  Route route = selectRoute(canon, type, ctx.inbound);
+  Route route = selectRoute(canon, type, ctx);
   auto op_it = ops_.find(op_id);
   if (op_it == ops_.end()) return;
   Op& op = *op_it->second;
-  if (route.rule && route.rule->rewrite_ttl) op.rewrite_ttl[slot] = route.rule->rewrite_ttl;
-  if (route.rule && route.rule->reject) {
+  if (route.rewrite_ttl) op.rewrite_ttl[slot] = route.rewrite_ttl;
+  if (route.reject) {
     ++stats_.rejected;
-    if (route.rule->reject_drop) op.dropped = true;
-    Result<Message> res = route.rule->reject_drop
+    if (route.reject_drop) op.dropped = true;
+    Result<Message> res = route.reject_drop
                               ? Result<Message>(unexpected("dns: query dropped by rule"))
                               : Result<Message>(makeResponse(makeQuery(0, name, type, std::nullopt),
                                                              Rcode::Refused));
@@ -741,7 +667,7 @@ void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& 
     return;
   }
   Transport* t = route.transport;
-  bool use_cache = !disable_cache_ && t->cacheable() && !(route.rule && route.rule->disable_cache);
+  bool use_cache = !disable_cache_ && t->cacheable() && !route.disable_cache;
   CacheKey key{canon, type, independent_cache_ ? t->tag() : std::string()};
   if (use_cache) {
     if (auto hit = cache_.get(key, uv_now(loop_))) {
@@ -761,8 +687,9 @@ void DnsRouter::resolveQuestion(uint64_t op_id, size_t slot, const std::string& 
     return;
   }
   std::optional<Edns> edns = Edns{};
-  const auto& subnet = route.rule && route.rule->client_subnet ? route.rule->client_subnet
-                                                                : client_subnet_;
+  std::optional<ClientSubnet> subnet = client_subnet_;
+  if (auto it = server_subnet_.find(t->tag()); it != server_subnet_.end()) subnet = it->second;
+  if (route.client_subnet) subnet = route.client_subnet;
   if (subnet) edns->client_subnet = subnet;
   auto wire = serializeMessage(makeQuery(randomId(), name, type, edns));
   if (!wire) {
@@ -973,20 +900,57 @@ void DnsRouter::noteFakeIpChange() {
     fakeip_save_timer_.reset(UvTimer::create(loop_, [this] {
       if (auto s = saveFakeIp(); !s) LOG_WARN("dns: %s", s.error().message().c_str());
     }));
+    // Shutdown must not wait for it: the destructor writes what is left.
+    fakeip_save_timer_->unref();
   }
-  if (!fakeip_save_timer_->active()) fakeip_save_timer_->start(10'000);
+  if (!fakeip_save_timer_->active()) fakeip_save_timer_->start(options_.fakeip_save_delay_ms);
 }
 
 Status DnsRouter::saveFakeIp() {
-  if (options_.fakeip_store_path.empty()) return {};
-  for (auto* f : fakeip_) {
-    if (!f->store().dirty()) continue;
-    // One table per file: with several fakeip servers, the first one is persisted.
-    if (auto s = f->store().save(options_.fakeip_store_path); !s) return s;
-    f->store().clearDirty();
-    break;
-  }
+  if (options_.fakeip_store_path.empty() || fakeip_.empty()) return {};
+  // One table per file (and cache_id): with several fakeip servers, the first one is kept.
+  FakeIpStore& store = fakeip_.front()->store();
+  if (!store.dirty()) return {};
+  if (!cache_file_) cache_file_ = std::make_unique<CacheFile>();
+  cache_file_->put(CacheFile::kFakeIp, options_.cache_id, store.serialize());
+  if (auto s = cache_file_->save(options_.fakeip_store_path); !s) return s;
+  store.clearDirty();
   return {};
+}
+
+size_t DnsRouter::adoptFakeIp(DnsRouter& old) {
+  size_t adopted = 0;
+  std::vector<bool> taken(old.fakeip_.size(), false);
+  auto take = [&](FakeIpTransport* f, size_t k) {
+    bool was_dirty = old.fakeip_[k]->store().dirty();
+    f->store() = old.fakeip_[k]->store();
+    taken[k] = true;
+    ++adopted;
+    // Changes the old router had not written yet are ours to write now; a table adopted on
+    // reload is also written when the file holds an older one (it may not exist at all yet).
+    if (was_dirty || !options_.fakeip_store_path.empty()) f->store().markDirty();
+  };
+  for (auto* f : fakeip_) {
+    bool done = false;
+    for (size_t k = 0; k < old.fakeip_.size() && !done; ++k) {
+      if (!taken[k] && old.fakeip_[k]->tag() == f->tag() &&
+          old.fakeip_[k]->store().sameRanges(f->store())) {
+        take(f, k);
+        done = true;
+      }
+    }
+    for (size_t k = 0; k < old.fakeip_.size() && !done; ++k) {
+      if (!taken[k] && old.fakeip_[k]->store().sameRanges(f->store())) {
+        take(f, k);
+        done = true;
+      }
+    }
+  }
+  // The old router must not write the file again (it would put back older mappings).
+  if (old.fakeip_save_timer_) old.fakeip_save_timer_->stop();
+  old.options_.fakeip_store_path.clear();
+  if (adopted > 0) noteFakeIpChange();
+  return adopted;
 }
 
 DnsRouter::Stats DnsRouter::stats() const {

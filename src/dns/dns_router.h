@@ -2,9 +2,9 @@
 // DNS rules, answers from the cache when it can, joins identical in-flight questions into one
 // upstream query, and implements Resolver for the rest of veer.
 //
-// Rule matching goes through QueryMatcher: the simple matcher here understands domain,
-// domain_suffix, domain_keyword, query_type, inbound and invert. The rule engine in src/rules/
-// plugs in by passing a MatcherFactory in DnsRouterOptions; nothing else changes.
+// Rules are compiled by the rule engine (dns_rules.h): the config loader compiles them with the
+// route's rule sets and passes them in DnsRouterOptions::rules; without that, the router
+// compiles `dns.rules` itself (no rule sets available then).
 #pragma once
 
 #include <uv.h>
@@ -20,6 +20,8 @@
 #include "base/diag.h"
 #include "base/json.h"
 #include "dns/cache.h"
+#include "dns/cache_file.h"
+#include "dns/dns_rules.h"
 #include "dns/fakeip.h"
 #include "dns/message.h"
 #include "dns/resolver.h"
@@ -28,46 +30,15 @@
 
 namespace veer::dns {
 
-/// What a DNS rule sees of a question.
-struct QueryInfo {
-  std::string_view domain;  // canonical (lower case, no trailing dot)
-  uint16_t type = 0;
-  std::string_view inbound;  // "" when not known (lookups made by veer itself)
-};
-
-class QueryMatcher {
- public:
-  virtual ~QueryMatcher() = default;
-  virtual bool match(const QueryInfo& q) const = 0;
-  /// For logs: "domain_suffix=[example.com] query_type=[A]".
-  virtual std::string describe() const = 0;
-};
-using QueryMatcherPtr = std::unique_ptr<QueryMatcher>;
-
-/// Reads the match fields of one DNS rule object (marking them used on the reader, reporting
-/// errors to its DiagList) and returns the matcher, or nullptr after reporting an error. The
-/// router reads the action fields itself and calls finish() afterwards.
-using MatcherFactory = std::function<QueryMatcherPtr(json::ObjectReader& rule)>;
-
-/// The built-in matcher. domain: exact; domain_suffix: "example.com" matches the name and its
-/// subdomains, ".example.com" only subdomains (sing-box); domain_keyword: substring. The domain
-/// fields are ORed; query_type and inbound must match too; invert negates the whole rule.
-class SimpleQueryMatcher final : public QueryMatcher {
- public:
-  static QueryMatcherPtr fromJson(json::ObjectReader& rule);
-  bool match(const QueryInfo& q) const override;
-  std::string describe() const override;
-
-  std::vector<std::string> domain, domain_suffix, domain_keyword, inbound;
-  std::vector<uint16_t> query_type;
-  bool invert = false;
-};
-
 struct DnsRouterOptions {
-  /// Builds rule matchers; empty = SimpleQueryMatcher::fromJson.
-  MatcherFactory matcher_factory;
-  /// experimental.cache_file with store_fakeip: where the FakeIP table is kept ("" = memory).
+  /// The compiled `dns.rules` (config::Config::dns_rules). Null: compile them from the JSON.
+  std::shared_ptr<const DnsRules> rules;
+  /// experimental.cache_file with store_fakeip: the cache file the FakeIP table is kept in
+  /// ("" = memory only), and its cache_id (sing-box: a separate store per id).
   std::string fakeip_store_path;
+  std::string cache_id;
+  /// Delay between the first new mapping and the write (a burst costs one write).
+  uint32_t fakeip_save_delay_ms = 10'000;
   /// Upstream timeout per try and server, and rounds over a server's addresses.
   uint32_t upstream_timeout_ms = 2000;
   uint32_t upstream_tries = 2;
@@ -80,6 +51,7 @@ class DnsRouter final : public Resolver {
  public:
   struct Context {
     std::string inbound;
+    std::string outbound = {};  // the outbound of the connection the lookup is for (rule `outbound`)
   };
   struct Stats {
     uint64_t upstream_queries = 0;  // queries handed to a transport
@@ -114,8 +86,14 @@ class DnsRouter final : public Resolver {
   /// recent answer gave it.
   std::optional<std::string> lookupDomain(const IpAddress& ip) const;
   bool isFakeIp(const IpAddress& ip) const;
-  /// Writes the FakeIP table now (no-op without a store path or FakeIP server).
+  /// Writes the FakeIP table now (no-op without a store path or FakeIP server, or when nothing
+  /// changed since the last write).
   Status saveFakeIp();
+  /// Reload: takes over the FakeIP mappings of the router being replaced, for each FakeIP server
+  /// whose ranges are unchanged (matched by tag first, then by ranges). `old` stops writing the
+  /// cache file from then on, so that it cannot overwrite newer mappings when it goes away.
+  /// Returns how many tables were taken over.
+  size_t adoptFakeIp(DnsRouter& old);
 
   Stats stats() const;
   const Cache& cache() const { return cache_; }
@@ -125,18 +103,19 @@ class DnsRouter final : public Resolver {
   const std::string& finalServer() const { return final_; }
 
  private:
-  struct Rule {
-    QueryMatcherPtr matcher;
-    bool reject = false;
-    bool reject_drop = false;
-    std::string server;
-    bool disable_cache = false;
-    std::optional<uint32_t> rewrite_ttl;
+  // What the router needs of one rule's action, resolved once at creation.
+  struct RuleAction {
+    Transport* server = nullptr;  // route
     std::optional<ClientSubnet> client_subnet;
   };
   struct Route {
     Transport* transport = nullptr;
-    const Rule* rule = nullptr;  // null = final
+    bool reject = false;
+    bool reject_drop = false;
+    bool disable_cache = false;
+    std::optional<uint32_t> rewrite_ttl;
+    std::optional<ClientSubnet> client_subnet;
+    std::optional<size_t> rule;  // nullopt = final
   };
   struct Op;
   class ReverseMap;
@@ -145,11 +124,10 @@ class DnsRouter final : public Resolver {
   bool parse(const json::Value& dns, const std::string& file, DiagList& diags);
   bool parseServer(json::ObjectReader& r, size_t index, const json::Value* legacy_fakeip,
                    DiagList& diags);
-  bool parseRule(const json::Value& v, const std::string& path, const std::string& file,
-                 DiagList& diags);
+  void bindRules(const json::Value* rules_json, const std::string& file, DiagList& diags);
   bool addTransport(TransportPtr t, json::ObjectReader& r, DiagList& diags);
 
-  Route selectRoute(std::string_view name, uint16_t type, std::string_view inbound) const;
+  Route selectRoute(std::string_view name, uint16_t type, const Context& ctx) const;
   uint64_t newOp();
   void resolveQuestion(uint64_t op_id, size_t slot, const std::string& name, uint16_t type,
                        const Context& ctx);
@@ -166,18 +144,20 @@ class DnsRouter final : public Resolver {
 
   uv_loop_t* loop_;
   DnsRouterOptions options_;
-  bool custom_matcher_ = false;
   DeferrerPtr deferrer_;
   UvTimerPtr fakeip_save_timer_;
+  std::unique_ptr<CacheFile> cache_file_;  // loaded when a FakeIP server needs it
   std::vector<TransportPtr> transports_;
   std::unordered_map<std::string, Transport*> by_tag_;
   std::vector<FakeIpTransport*> fakeip_;
-  std::vector<Rule> rules_;
+  std::shared_ptr<const DnsRules> rules_;
+  std::vector<RuleAction> rule_actions_;  // by rule index
   std::string final_;
   Strategy default_strategy_ = Strategy::AsIs;
   bool disable_cache_ = false;
   bool independent_cache_ = false;
   std::optional<ClientSubnet> client_subnet_;
+  std::unordered_map<std::string, ClientSubnet> server_subnet_;  // legacy per-server field
   std::unique_ptr<ReverseMap> reverse_;
   Cache cache_;
   Coalescer coalescer_;

@@ -1,8 +1,5 @@
 #include "dns/fakeip.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,10 +11,6 @@
 namespace veer::dns {
 namespace {
 
-constexpr uint8_t kMagic[4] = {'V', 'F', 'I', 'P'};
-constexpr uint8_t kVersion = 1;
-constexpr size_t kMaxDomain = 1024;
-
 IpAddress fromBytes(const uint8_t* b, bool v6) { return v6 ? IpAddress::v6(b) : IpAddress::v4(b); }
 
 // Big-endian increment of the address bytes; wraps at the top of the family's space.
@@ -28,29 +21,6 @@ IpAddress nextAddress(const IpAddress& ip) {
     if (++b[i] != 0) break;
   }
   return fromBytes(b, ip.isV6());
-}
-
-void putAddress(std::vector<uint8_t>& out, const IpAddress& ip) {
-  out.push_back(static_cast<uint8_t>(ip.family()));
-  uint8_t b[16] = {};
-  std::memcpy(b, ip.data(), ip.size());
-  out.insert(out.end(), b, b + 16);
-}
-
-bool getAddress(ByteReader& r, IpAddress& ip) {
-  uint8_t fam = 0;
-  ByteView b;
-  if (!r.u8(fam) || !r.bytes(16, b)) return false;
-  if (fam == 4) {
-    ip = IpAddress::v4(b.data());
-  } else if (fam == 6) {
-    ip = IpAddress::v6(b.data());
-  } else if (fam == 0) {
-    ip = IpAddress();
-  } else {
-    return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -162,95 +132,103 @@ bool FakeIpStore::inRange(const IpAddress& ip) const {
   return (v4_.range && v4_.range->contains(u)) || (v6_.range && v6_.range->contains(u));
 }
 
-Status FakeIpStore::save(const std::string& path) const {
-  std::vector<uint8_t> out(kMagic, kMagic + 4);
-  out.push_back(kVersion);
-  putAddress(out, v4_.current);
-  putAddress(out, v6_.current);
-  uint8_t n[4];
-  storeBe32(n, static_cast<uint32_t>(by_address_.size()));
-  out.insert(out.end(), n, n + 4);
-  for (const auto& [ip, domain] : by_address_) {
-    putAddress(out, ip);
-    uint8_t len[2];
-    storeBe16(len, static_cast<uint16_t>(domain.size()));
-    out.insert(out.end(), len, len + 2);
-    out.insert(out.end(), domain.begin(), domain.end());
-  }
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return unexpected(Error("fakeip: open " + tmp + ": " + std::strerror(errno), errno));
-  size_t off = 0;
-  while (off < out.size()) {
-    ssize_t w = ::write(fd, out.data() + off, out.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return unexpected(Error("fakeip: write " + tmp + ": " + std::strerror(e), e));
-    }
-    off += static_cast<size_t>(w);
-  }
-  // fsync before rename: otherwise a power cut can leave the new name on an empty file.
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return unexpected(Error("fakeip: rename to " + path + ": " + std::strerror(e), e));
-  }
-  return {};
+namespace {
+
+void putRaw(std::vector<uint8_t>& out, const IpAddress& ip) {
+  out.insert(out.end(), ip.data(), ip.data() + ip.size());
 }
 
-Status FakeIpStore::load(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    if (errno == ENOENT) return {};
-    return unexpected(Error("fakeip: open " + path + ": " + std::strerror(errno), errno));
+bool sameRange(const std::optional<IpPrefix>& a, const std::optional<IpPrefix>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || (a->address == b->address && a->bits == b->bits);
+}
+
+}  // namespace
+
+bool FakeIpStore::sameRanges(const FakeIpStore& other) const {
+  return sameRange(v4_.range, other.v4_.range) && sameRange(v6_.range, other.v6_.range);
+}
+
+std::vector<uint8_t> FakeIpStore::serialize() const {
+  std::vector<uint8_t> out;
+  out.push_back(static_cast<uint8_t>((v4_.range ? 1 : 0) | (v6_.range ? 2 : 0)));
+  for (const Pool* p : {&v4_, &v6_}) {
+    if (!p->range) continue;
+    putRaw(out, p->range->address);
+    out.push_back(p->range->bits);
+    putRaw(out, p->current);
   }
-  std::vector<uint8_t> data;
-  uint8_t buf[4096];
-  size_t got;
-  // The file holds at most a few MB even for a full /15; refuse anything far larger.
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0 && data.size() < (64u << 20)) {
-    data.insert(data.end(), buf, buf + got);
-  }
-  std::fclose(f);
-  auto bad = [&](const char* why) {
-    return unexpected(Error("fakeip: " + path + ": " + why));
-  };
-  ByteReader r(data);
-  ByteView magic;
-  uint8_t version = 0;
-  if (!r.bytes(4, magic) || std::memcmp(magic.data(), kMagic, 4) != 0) return bad("not a fakeip file");
-  if (!r.u8(version) || version != kVersion) return bad("unsupported version");
-  IpAddress cur4, cur6;
+  // Names longer than 253 characters (escaped labels) are not kept: they are not worth a
+  // wider length field.
+  size_t count_at = out.size();
   uint32_t count = 0;
-  if (!getAddress(r, cur4) || !getAddress(r, cur6) || !r.be32(count)) return bad("truncated");
+  out.resize(out.size() + 4);
+  for (const auto& [ip, domain] : by_address_) {
+    if (domain.empty() || domain.size() > 253) continue;
+    ++count;
+    out.push_back(ip.isV6() ? 6 : 4);
+    putRaw(out, ip);
+    out.push_back(static_cast<uint8_t>(domain.size()));
+    out.insert(out.end(), domain.begin(), domain.end());
+  }
+  storeBe32(out.data() + count_at, count);
+  return out;
+}
+
+Status FakeIpStore::restore(ByteView body, size_t base_offset) {
+  ByteReader r(body);
+  auto bad = [&](size_t at, const std::string& why) {
+    return unexpected(Error("offset " + std::to_string(base_offset + at) + ": FakeIP table: " + why));
+  };
+  uint8_t flags = 0;
+  if (!r.u8(flags)) return bad(0, "empty");
+  if (flags & ~3u) return bad(0, "unknown flags");
+  std::optional<IpPrefix> file_range[2];
+  IpAddress file_current[2];
+  for (int fam = 0; fam < 2; ++fam) {
+    if (!(flags & (1u << fam))) continue;
+    size_t len = fam == 0 ? 4 : 16;
+    size_t at = r.offset();
+    ByteView addr, cur;
+    uint8_t bits = 0;
+    if (!r.bytes(len, addr) || !r.u8(bits) || !r.bytes(len, cur)) return bad(at, "truncated range");
+    if (bits > len * 8) return bad(at + len, "prefix length out of range");
+    file_range[fam] = IpPrefix{fromBytes(addr.data(), fam == 1), bits};
+    file_current[fam] = fromBytes(cur.data(), fam == 1);
+  }
+  uint32_t count = 0;
+  if (!r.be32(count)) return bad(r.offset(), "truncated entry count");
+  // Each entry takes at least 7 bytes: refuse counts the body cannot hold before reserving.
+  if (count > r.remaining() / 7) return bad(r.offset() - 4, "entry count larger than the data");
   Pool v4{v4_.range, {}, {}}, v6{v6_.range, {}, {}};
   std::unordered_map<IpAddress, std::string, IpAddressHash> by_address;
   for (uint32_t i = 0; i < count; ++i) {
-    IpAddress ip;
-    uint16_t len = 0;
-    ByteView name;
-    if (!getAddress(r, ip) || !r.be16(len) || len > kMaxDomain || !r.bytes(len, name)) {
-      return bad("truncated entry");
+    size_t at = r.offset();
+    uint8_t fam = 0, len = 0;
+    ByteView addr, name;
+    if (!r.u8(fam)) return bad(at, "truncated entry");
+    if (fam != 4 && fam != 6) return bad(at, "bad address family " + std::to_string(fam));
+    if (!r.bytes(fam == 4 ? 4 : 16, addr) || !r.u8(len) || !r.bytes(len, name)) {
+      return bad(at, "truncated entry");
     }
-    Pool& p = ip.isV6() ? v6 : v4;
-    if (!p.range || !p.range->contains(ip)) continue;
+    if (len == 0 || len > 253) return bad(at, "bad name length");
     std::string domain(asChars(name));
-    if (p.by_domain.count(domain) || by_address.count(ip)) continue;
+    if (canonicalName(domain) != domain) return bad(at, "name is not in canonical form");
+    IpAddress ip = fromBytes(addr.data(), fam == 6);
+    Pool& p = fam == 6 ? v6 : v4;
+    if (!p.range || !p.range->contains(ip)) continue;  // the range changed: drop
+    if (p.by_domain.count(domain) || by_address.count(ip)) return bad(at, "duplicate entry");
     p.by_domain.emplace(domain, ip);
     by_address.emplace(ip, std::move(domain));
   }
+  if (!r.empty()) return bad(r.offset(), "trailing bytes");
   v4_ = std::move(v4);
   v6_ = std::move(v6);
   by_address_ = std::move(by_address);
   resetCurrent(v4_);
   resetCurrent(v6_);
-  if (v4_.range && v4_.range->contains(cur4)) v4_.current = cur4;
-  if (v6_.range && v6_.range->contains(cur6)) v6_.current = cur6;
+  if (v4_.range && file_range[0] && v4_.range->contains(file_current[0])) v4_.current = file_current[0];
+  if (v6_.range && file_range[1] && v6_.range->contains(file_current[1])) v6_.current = file_current[1];
   dirty_ = false;
   return {};
 }

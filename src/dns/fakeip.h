@@ -9,8 +9,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "base/address.h"
+#include "base/bytes.h"
 #include "base/result.h"
 
 namespace veer::dns {
@@ -49,16 +51,19 @@ class FakeIpStore {
   /// True when `ip` is inside one of the ranges (whether or not it is allocated).
   bool inRange(const IpAddress& ip) const;
 
-  /// Writes the table to `path` through a temporary file and rename(), so that a crash leaves
-  /// either the old or the new file.
-  Status save(const std::string& path) const;
-  /// Replaces the table with the file's content. Entries outside the current ranges (the
-  /// configuration changed) are dropped. A missing file is not an error (nothing to load).
-  Status load(const std::string& path);
+  /// The table as a cache-file section body (layout in cache_file.h).
+  std::vector<uint8_t> serialize() const;
+  /// Replaces the table with a section body. Entries outside the current ranges (the
+  /// configuration changed) are dropped. On malformed input the table is left as it was and
+  /// the error says "offset N: ..." (N counted from `base_offset`, the body's place in the file).
+  Status restore(ByteView body, size_t base_offset = 0);
+  /// True when both stores have the same ranges (a reload can then keep the mappings).
+  bool sameRanges(const FakeIpStore& other) const;
 
   size_t size() const { return by_address_.size(); }
   bool dirty() const { return dirty_; }
   void clearDirty() { dirty_ = false; }
+  void markDirty() { dirty_ = true; }
   const Options& options() const { return options_; }
 
  private:

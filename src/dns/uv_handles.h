@@ -23,6 +23,9 @@ class UvTimer {
   void stop();
   void close();
   bool active() const;
+  /// The timer no longer keeps the loop alive (uv_unref): for work that may be skipped when
+  /// everything else has stopped (a debounced save also done at shutdown).
+  void unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&handle_)); }
 
  private:
   UvTimer(uv_loop_t* loop, std::function<void()> on_fire);

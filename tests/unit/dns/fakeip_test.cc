@@ -18,10 +18,6 @@ FakeIpStore makeStore(const char* v4, const char* v6 = nullptr) {
   return std::move(*s);
 }
 
-std::string tempPath(const char* name) {
-  return std::string(::testing::TempDir()) + "veer_fakeip_" + std::to_string(::getpid()) + "_" +
-         name;
-}
 
 TEST(FakeIp, PrefixParse) {
   auto p = IpPrefix::parse("198.18.7.9/15");
@@ -67,18 +63,18 @@ TEST(FakeIp, RejectsBadRanges) {
   EXPECT_FALSE(FakeIpStore::create(o).has_value());
 }
 
-TEST(FakeIp, PersistAndReload) {
-  std::string path = tempPath("persist");
+TEST(FakeIp, SerializeAndRestore) {
+  std::vector<uint8_t> body;
   {
     auto s = makeStore("198.18.0.0/15", "fc00::/18");
     s.allocate("a.test", false);
     s.allocate("b.test", false);
     s.allocate("c.test", true);
     EXPECT_TRUE(s.dirty());
-    ASSERT_TRUE(s.save(path).has_value());
+    body = s.serialize();
   }
   auto s = makeStore("198.18.0.0/15", "fc00::/18");
-  ASSERT_TRUE(s.load(path).has_value());
+  ASSERT_TRUE(s.restore(ByteView(body.data(), body.size())).has_value());
   EXPECT_FALSE(s.dirty());
   EXPECT_EQ(s.size(), 3u);
   EXPECT_EQ(s.lookupDomain(*IpAddress::parse("198.18.0.3")), "b.test");
@@ -87,28 +83,50 @@ TEST(FakeIp, PersistAndReload) {
   EXPECT_EQ(s.allocate("d.test", false)->toString(), "198.18.0.4");
   // A store with a different range drops what no longer fits.
   auto other = makeStore("100.64.0.0/10");
-  ASSERT_TRUE(other.load(path).has_value());
+  ASSERT_TRUE(other.restore(ByteView(body.data(), body.size())).has_value());
   EXPECT_EQ(other.size(), 0u);
   EXPECT_EQ(other.allocate("a.test", false)->toString(), "100.64.0.2");
-  std::remove(path.c_str());
+  EXPECT_TRUE(s.sameRanges(makeStore("198.18.0.0/15", "fc00::/18")));
+  EXPECT_FALSE(s.sameRanges(makeStore("198.18.0.0/16", "fc00::/18")));
+  EXPECT_FALSE(s.sameRanges(makeStore("198.18.0.0/15")));
 }
 
-TEST(FakeIp, MissingFileIsEmptyAndCorruptFileFails) {
+TEST(FakeIp, MalformedBodiesFailWithOffsetAndKeepTheTable) {
   auto s = makeStore("198.18.0.0/15");
-  EXPECT_TRUE(s.load(tempPath("does_not_exist")).has_value());
-  std::string path = tempPath("corrupt");
   s.allocate("a.test", false);
-  ASSERT_TRUE(s.save(path).has_value());
-  // Cut the file in the middle of the entry.
-  std::ifstream in(path, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  in.close();
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data.substr(0, data.size() - 3);
+  std::vector<uint8_t> good = s.serialize();
   auto t = makeStore("198.18.0.0/15");
-  EXPECT_FALSE(t.load(path).has_value());
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << "garbage";
-  EXPECT_FALSE(t.load(path).has_value());
-  std::remove(path.c_str());
+  t.allocate("keep.test", false);
+  auto fails = [&](std::vector<uint8_t> b, const std::string& what) {
+    auto r = t.restore(ByteView(b.data(), b.size()), 100);
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_NE(r.error().message().find("offset 1"), std::string::npos) << r.error().message();
+    EXPECT_EQ(t.lookupDomain(*IpAddress::parse("198.18.0.2")), "keep.test") << what;
+  };
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    fails(std::vector<uint8_t>(good.begin(), good.begin() + cut), "cut at " + std::to_string(cut));
+  }
+  auto b = good;
+  b.push_back(0);
+  fails(b, "trailing byte");
+  b = good;
+  b[0] = 0x80;
+  fails(b, "unknown flags");
+  b = good;
+  b[5] = 40;  // IPv4 prefix bits
+  fails(b, "prefix length");
+  b = good;
+  b[10 + 3] = 0xff;  // entry count
+  fails(b, "huge count");
+  b = good;
+  b[14] = 5;  // entry family
+  fails(b, "family");
+  b = good;
+  b[14 + 5 + 1] = 'A';  // upper-case name
+  fails(b, "not canonical");
+  b = good;
+  b[14 + 5] = 0;  // name length 0
+  fails(b, "empty name");
 }
 
 }  // namespace

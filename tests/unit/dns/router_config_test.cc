@@ -72,7 +72,6 @@ TEST_F(DnsConfigTest, ErrorsCarryPathsAndAreAllReported) {
     ],
     "rules": [
       {"domain": "a.test", "server": "missing"},
-      {"geosite": "cn", "server": "u"},
       {"query_type": ["A", "NOPE"], "server": "u"}
     ],
     "final": "nope",
@@ -83,8 +82,7 @@ TEST_F(DnsConfigTest, ErrorsCarryPathsAndAreAllReported) {
   EXPECT_TRUE(mentions(d, "dns.servers[2].address")) << describe(d);
   EXPECT_TRUE(mentions(d, "duplicate DNS server tag")) << describe(d);
   EXPECT_TRUE(mentions(d, "unknown DNS server \"missing\"")) << describe(d);
-  EXPECT_TRUE(mentions(d, "\"geosite\" is not implemented")) << describe(d);
-  EXPECT_TRUE(mentions(d, "bad query_type")) << describe(d);
+  EXPECT_TRUE(mentions(d, "unknown DNS query type \"NOPE\"")) << describe(d);
   EXPECT_TRUE(mentions(d, "unknown DNS server \"nope\"")) << describe(d);
   EXPECT_TRUE(mentions(d, "unknown strategy")) << describe(d);
   EXPECT_GE(d.errorCount(), 9u);
@@ -173,41 +171,6 @@ TEST_F(DnsConfigTest, InboundRule) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->addresses[0].toString(), "10.0.0.1");
   EXPECT_EQ(b->addresses[0].toString(), "10.0.0.2");
-}
-
-// The seam for src/rules/: a plugged-in factory reads its own fields (here a made-up
-// "geosite" stand-in) and the router only handles the action.
-TEST_F(DnsConfigTest, CustomMatcherFactoryPlugsIn) {
-  struct EndsWithLan : QueryMatcher {
-    bool match(const QueryInfo& q) const override { return q.domain.ends_with(".lan"); }
-    std::string describe() const override { return "geosite=[private]"; }
-  };
-  int built = 0;
-  auto o = fastOptions();
-  o.matcher_factory = [&](json::ObjectReader& r) -> QueryMatcherPtr {
-    std::string cat;
-    if (!r.str("geosite", cat) || cat != "private") {
-      r.error("geosite", "test factory wants geosite: private");
-      return nullptr;
-    }
-    ++built;
-    return std::make_unique<EndsWithLan>();
-  };
-  makeRouter(R"({"servers": [{"type": "hosts", "tag": "pub", "predefined": {"x.lan": "1.1.1.1"}},
-                             {"type": "hosts", "tag": "lan", "predefined": {"x.lan": "10.0.0.9"}}],
-                 "rules": [{"geosite": "private", "server": "lan"}], "final": "pub"})",
-             o);
-  ASSERT_NE(router_, nullptr);
-  EXPECT_EQ(built, 1);
-  auto r = lookup("x.lan", Strategy::Ipv4Only);
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->addresses[0].toString(), "10.0.0.9");
-  // Fields neither the factory nor the router read are still unknown.
-  json::Value v = parseJson(R"({"servers": [{"type": "hosts", "tag": "h", "predefined": {}}],
-      "rules": [{"geosite": "private", "domain": "x", "server": "h"}]})");
-  DiagList diags;
-  EXPECT_FALSE(DnsRouter::create(&loop_, v, "test.json", diags, o).has_value());
-  EXPECT_NE(describe(diags).find("unknown field \"domain\""), std::string::npos) << describe(diags);
 }
 
 TEST_F(DnsConfigTest, IpLiteralResolvesToItselfAsynchronously) {
