@@ -1,45 +1,90 @@
-"""Transparent proxying through a real kernel firewall (nftables, fw4 style): client, router
-(running veer) and server in their own network namespaces. TCP through the redirect and the
-tproxy inbounds, UDP through tproxy with replies from the server's address, IPv4 and IPv6, the
-routing mark that keeps veer's own traffic from being captured again, DNS hijack, and bad
-input (connections and datagrams that were not redirected, a flood of UDP sources)."""
+"""Transparent proxying through a real kernel firewall: examples/openwrt/veer.nft itself (fw4
+style), loaded with veer-route.sh; client, router (running veer) and server in their own
+network namespaces. TCP through the redirect and the tproxy inbounds, UDP through tproxy with
+replies from the server's address, IPv4 and IPv6, the router's own traffic (the file's output
+chain), the routing mark that keeps veer's own traffic from being captured again, DNS hijack
+(the file's port-53 rule), and bad input (connections and datagrams that were not redirected,
+a flood of UDP sources)."""
 import os
 import re
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns as n  # noqa: E402
 
-# The router's firewall, in the shape of examples/openwrt/veer.nft (reduced to the test
-# network): TCP to port 8001 goes to the redirect inbound (NAT), every other TCP and all UDP
-# to the tproxy inbound. The output chain sends the router's own traffic through veer too,
-# which is what makes the routing mark necessary: veer's outbound sockets carry VEER_MARK and
-# are let through by the first rule of that chain.
-RULESET = """
-table inet veer_test {
-  chain prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    meta mark 0x%(veer)x return
-    fib daddr type local return
-    tcp dport 8001 return
-    meta l4proto { tcp, udp } meta mark set %(tp)d tproxy to :%(tport)d accept
-  }
+# The router's firewall is examples/openwrt/veer.nft itself, loaded by veer-route.sh (as the
+# OpenWrt init script does), with its `define` lines set for the test network:
+#   LAN_IFACES   { "r0" }: the client's side of the router (br-lan on OpenWrt)
+#   VEER_PORT, VEER_MARK, TPROXY_MARK: the test's (the same values as the file's defaults)
+#   BYPASS_V4/6  the file's lists, but the test network lives in 198.18.0.0/15 and fd00::/8,
+#                which the file bypasses: 198.18.0.0/15 becomes the client LAN 198.18.0.0/30 and
+#                fc00::/7 the client LAN fd00:1::/64, so the server's prefixes count as public.
+# Nothing else in the file is changed. The redirect inbound is not in veer.nft (it is TPROXY
+# only; veer.json's redirect inbound is for firewalls without TPROXY): for the redirect tests a
+# table of the test's own NATs TCP to port 8001 to it, and one rule inserted first in the
+# file's prerouting chain keeps port 8001 out of TPROXY (as iptables_test does with iptables.sh).
+EXAMPLE_NFT = os.path.join(n.SOURCE, "examples", "openwrt", "veer.nft")
+ROUTE_SCRIPT = os.path.join(n.SOURCE, "examples", "openwrt", "veer-route.sh")
+
+
+def example_ruleset():
+    """The text of veer.nft with the test network's values in its `define` lines."""
+    with open(EXAMPLE_NFT) as f:
+        text = f.read()
+
+    def define(name, fn):
+        nonlocal text
+        pat = re.compile(r"^(define %s = )(\{[^}]*\}|[^\s#]+)" % name, re.M)
+        found = pat.findall(text)
+        assert len(found) == 1, "veer.nft: expected one `define %s`, found %d" % (name, len(found))
+        text = pat.sub(lambda m: m.group(1) + fn(m.group(2)), text)
+
+    def swap(old, new):
+        def fn(value):
+            assert old in value, "veer.nft's bypass list no longer has %s: %s" % (old, value)
+            return value.replace(old, new)
+        return fn
+    define("LAN_IFACES", lambda _: '{ "r0" }')
+    define("VEER_PORT", lambda _: str(n.TPROXY_PORT))
+    define("VEER_MARK", lambda _: "0x%x" % n.VEER_MARK)
+    define("TPROXY_MARK", lambda _: "0x%x" % n.TPROXY_MARK)
+    define("BYPASS_V4", swap("198.18.0.0/15", "198.18.0.0/30"))
+    define("BYPASS_V6", swap("fc00::/7", "fd00:1::/64"))
+    return text
+
+
+REDIRECT_RULES = """
+table inet veer_test_redirect
+delete table inet veer_test_redirect
+table inet veer_test_redirect {
   chain dstnat {
     type nat hook prerouting priority dstnat; policy accept;
-    fib daddr type local return
-    tcp dport 8001 redirect to :%(rport)d
-  }
-  chain output {
-    type route hook output priority mangle; policy accept;
-    meta mark 0x%(veer)x counter return
-    ip daddr { 127.0.0.0/8, 198.18.0.0/30 } return
-    ip6 daddr { ::1, fd00:1::/64 } return
-    meta l4proto { tcp, udp } th dport 53 return
-    meta l4proto { tcp, udp } counter meta mark set %(tp)d
+    iifname "r0" tcp dport 8001 redirect to :%d
   }
 }
-""" % {"veer": n.VEER_MARK, "tp": n.TPROXY_MARK, "tport": n.TPROXY_PORT, "rport": n.REDIRECT_PORT}
+""" % n.REDIRECT_PORT
+
+
+def load_firewall(net):
+    """veer-route.sh start with NFT_FILE = the substituted veer.nft (ip rules + `nft -f`), then
+    the redirect additions."""
+    net.run(net.router, ["nft", "flush", "ruleset"], check=True)
+    path = os.path.join(tempfile.mkdtemp(prefix="veer-nft-"), "veer.nft")
+    with open(path, "w") as f:
+        f.write(example_ruleset())
+    r = net.run(net.router, ["env", "NFT_FILE=" + path, "TPROXY_MARK=0x%x" % n.TPROXY_MARK,
+                             "TPROXY_TABLE=100", "sh", ROUTE_SCRIPT, "start"])
+    if r.returncode != 0:
+        raise RuntimeError("veer-route.sh start with veer.nft failed: %s%s" % (r.stdout, r.stderr))
+    net.run(net.router, ["nft", "insert", "rule", "inet", "veer", "prerouting", "tcp", "dport",
+                         "8001", "return"], check=True)
+    r = n.sh("ip", "netns", "exec", net.router, "nft", "-f", "-", input=REDIRECT_RULES,
+             check=False)
+    if r.returncode != 0:
+        raise RuntimeError("nft rejected the redirect table: " + r.stderr)
+
 
 NET = None
 
@@ -50,7 +95,7 @@ def setUpModule():
     if why:
         raise unittest.SkipTest(why)
     NET = n.Net()
-    NET.nft(RULESET)
+    load_firewall(NET)
 
 
 def tearDownModule():
@@ -147,18 +192,39 @@ class TransparentProxyTest(unittest.TestCase):
     # ---- routing mark --------------------------------------------------------------------
 
     def test_routing_mark_lets_veer_traffic_out(self):
-        m = self.veer.mark()
+        # veer.nft's output chain sends the router's own TCP/UDP back into veer; veer's own
+        # sockets (mark 0xff) are let out by its first rule. RoutingMarkLoopTest shows the same
+        # file capturing veer's connections when they are not marked.
+        listing = NET.run(NET.router, ["nft", "list", "chain", "inet", "veer", "output"],
+                          check=True).stdout
+        self.assertRegex(listing, r"meta mark 0x0*ff return")
         self.assertEcho(self.tcp(n.SERVER4, 8002, "marked"), 8002, "marked")
         r = NET.peer("udp", n.SERVER6, 9000, "marked")
         self.assertTrue(r["ok"], r)
-        # veer's outbound packets went through the output chain's mark rule...
-        listing = NET.run(NET.router, ["nft", "list", "chain", "inet", "veer_test", "output"],
-                          check=True).stdout
-        hits = re.search(r"meta mark 0x0*ff counter packets (\d+)", listing)
-        self.assertTrue(hits and int(hits.group(1)) > 0, listing)
-        # ... and none of them came back into veer (the loop breaker rule never fired).
+        # None of veer's outbound traffic came back into veer (the loop breaker never fired).
         self.assertNotRegex(self.veer.logtext(), r"(198\.18\.1\.1|fd00:2::1\]):\d+ -> .*rejected",
                             "veer's own traffic was captured again")
+
+    # ---- the router's own traffic (veer.nft's output chain, back in through lo) ------------
+
+    def test_router_own_tcp(self):
+        for bind, server, src_re in ((n.ROUTER4_LAN, n.SERVER4, r"198\.18\.0\.2"),
+                                     (n.ROUTER6_LAN, n.SERVER6, r"\[fd00:1::2\]")):
+            m = self.veer.mark()
+            r = NET.peer("tcp", server, 8003, "own", "--bind", bind, ns=NET.router)
+            self.assertEcho(r, 8003, "own")
+            self.assertTrue(self.veer.wait_log(r"tproxy/tproxy-in\] tcp %s:\d+ -> [^ ]+:8003 matched"
+                                               % src_re, start=m), self.veer.logtext()[m:])
+
+    def test_router_own_udp(self):
+        for bind, server, src_re in ((n.ROUTER4_LAN, n.SERVER4, r"198\.18\.0\.2"),
+                                     (n.ROUTER6_LAN, n.SERVER6, r"\[fd00:1::2\]")):
+            m = self.veer.mark()
+            r = NET.peer("udp", server, 9001, "own", "--bind", bind, ns=NET.router)
+            self.assertTrue(r["ok"], "%s\n%s" % (r, self.veer.logtext()[m:]))
+            self.assertEqual(r["replies"][0]["from"], server)
+            self.assertTrue(self.veer.wait_log(r"tproxy/tproxy-in\] udp %s:\d+ -> [^ ]+:9001 matched"
+                                               % src_re, start=m), self.veer.logtext()[m:])
 
     # ---- DNS hijack ----------------------------------------------------------------------
 

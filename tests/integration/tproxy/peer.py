@@ -161,7 +161,8 @@ def out(obj):
 
 def tcp_client(args):
     try:
-        with socket.create_connection((args.host, args.port), timeout=args.timeout) as c:
+        with socket.create_connection((args.host, args.port), timeout=args.timeout,
+                                      source_address=(args.bind, 0) if args.bind else None) as c:
             c.settimeout(args.timeout)
             c.sendall(args.message.encode())
             data = b""
@@ -182,6 +183,8 @@ def tcp_client(args):
 def udp_client(args):
     s = socket.socket(family_of(args.host), socket.SOCK_DGRAM)
     s.settimeout(args.timeout)
+    if args.bind:
+        s.bind((args.bind, 0))
     replies = []
     try:
         for i in range(args.count):
@@ -355,6 +358,7 @@ def main():
         c.add_argument("message")
         c.add_argument("--timeout", type=float, default=3)
         c.add_argument("--count", type=int, default=1)
+        c.add_argument("--bind", default="", help="source address")
     f = sub.add_parser("flood")
     f.add_argument("host")
     f.add_argument("port", type=int)
