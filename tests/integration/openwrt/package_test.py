@@ -1,5 +1,6 @@
 """Checks of the OpenWrt package in openwrt/veer and the rules it installs (examples/openwrt)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,30 @@ class PackageTest(unittest.TestCase):
             self.assertIn("$(PKG_BUILD_DIR)/" + rel, makefile)
             self.assertTrue(os.path.exists(os.path.join(SOURCE, rel)), rel)
 
+    def test_source_tarball(self):
+        # PKG_SOURCE is veer-$(PKG_VERSION).tar.gz with everything under veer-$(PKG_VERSION)/,
+        # as make-source-tarball.sh writes it (git archive of HEAD); the same commit gives the
+        # same bytes, so its sha256 can serve as PKG_HASH.
+        if shutil.which("git") is None or run("git", "-C", SOURCE, "rev-parse").returncode != 0:
+            self.skipTest("not a git checkout")
+        with open(os.path.join(PKG, "Makefile")) as f:
+            makefile = f.read()
+        self.assertIn("PKG_SOURCE:=$(PKG_NAME)-$(PKG_VERSION).tar.gz", makefile)
+        self.assertIn("PKG_HASH:=skip", makefile)
+        version = re.search(r"^PKG_VERSION:=(\S+)", makefile, re.M).group(1)
+        script = os.path.join(SOURCE, "openwrt", "make-source-tarball.sh")
+        with tempfile.TemporaryDirectory() as out:
+            r1 = run("sh", script, "HEAD", out)
+            self.assertEqual(r1.returncode, 0, r1.stderr)
+            r2 = run("sh", script, "HEAD", out)
+            self.assertEqual(r1.stdout.split()[0], r2.stdout.split()[0], "not reproducible")
+            names = run("tar", "tzf", os.path.join(out, "veer-%s.tar.gz" % version)).stdout.split()
+        top = "veer-%s/" % version
+        self.assertTrue(all(n.startswith(top) for n in names), names[:5])
+        for rel in ("CMakeLists.txt", "openwrt/veer/files/veer.init", "examples/openwrt/veer.json",
+                    "examples/openwrt/veer.nft", "examples/openwrt/veer-route.sh"):
+            self.assertIn(top + rel, names)
+
     def test_init_script_syntax(self):
         for f in (INIT, ROUTE):
             r = run("sh", "-n", f)
@@ -71,7 +96,8 @@ class PackageTest(unittest.TestCase):
     def test_shellcheck(self):
         if shutil.which("shellcheck") is None:
             self.skipTest("shellcheck is not installed (apt-get install shellcheck)")
-        files = [INIT, os.path.join(SOURCE, "scripts/cross-test.sh"),
+        files = [INIT, os.path.join(SOURCE, "openwrt/make-source-tarball.sh"),
+                 os.path.join(SOURCE, "scripts/cross-test.sh"),
                  os.path.join(SOURCE, "scripts/check-musl-symbols.sh")]
         r = run("shellcheck", "-s", "sh", *files)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
