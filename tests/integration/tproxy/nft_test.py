@@ -71,11 +71,12 @@ def load_firewall(net):
     """veer-route.sh start with NFT_FILE = the substituted veer.nft (ip rules + `nft -f`), then
     the redirect additions."""
     net.run(net.router, ["nft", "flush", "ruleset"], check=True)
-    path = os.path.join(tempfile.mkdtemp(prefix="veer-nft-"), "veer.nft")
-    with open(path, "w") as f:
-        f.write(example_ruleset())
-    r = net.run(net.router, ["env", "NFT_FILE=" + path, "TPROXY_MARK=0x%x" % n.TPROXY_MARK,
-                             "TPROXY_TABLE=100", "sh", ROUTE_SCRIPT, "start"])
+    with tempfile.TemporaryDirectory(prefix="veer-nft-") as tmp:
+        path = os.path.join(tmp, "veer.nft")
+        with open(path, "w") as f:
+            f.write(example_ruleset())
+        r = net.run(net.router, ["env", "NFT_FILE=" + path, "TPROXY_MARK=0x%x" % n.TPROXY_MARK,
+                                 "TPROXY_TABLE=100", "sh", ROUTE_SCRIPT, "start"])
     if r.returncode != 0:
         raise RuntimeError("veer-route.sh start with veer.nft failed: %s%s" % (r.stdout, r.stderr))
     net.run(net.router, ["nft", "insert", "rule", "inet", "veer", "prerouting", "tcp", "dport",
