@@ -18,6 +18,7 @@
 
 #ifdef __linux__
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
@@ -109,6 +110,10 @@ class SpliceRelay : public Relay {
     uint64_t bytes = 0;
     bool eof = false;   // the source said EOF
     bool shut = false;  // EOF passed on to the destination
+    // The pipe took no more while the source still had bytes: reading waits for a drain.
+    // (Without this, a slow destination leaves the source readable and the loop spins on
+    // splice() returning EAGAIN into a full pipe.)
+    bool pipe_full = false;
   };
 
   SpliceRelay(uv_loop_t* loop, const RelayOptions& opts, DoneCallback done)
@@ -125,7 +130,7 @@ class SpliceRelay : public Relay {
       const Direction& out = dirs_[side];
       const Direction& in = dirs_[1 - side];
       int events = 0;
-      if (!out.eof && out.in_pipe < kSpliceChunk) events |= UV_READABLE;
+      if (!out.eof && !out.pipe_full && out.in_pipe < kSpliceChunk) events |= UV_READABLE;
       if (in.in_pipe > 0) events |= UV_WRITABLE;
       if (events == poll_events_[side]) continue;
       poll_events_[side] = events;
@@ -185,6 +190,13 @@ class SpliceRelay : public Relay {
         return;
       }
       if (errno == EAGAIN || errno == EINTR) {
+        if (dir.in_pipe > 0) {
+          // Either the socket is empty or the pipe is full (a pipe holds 16 buffers, fewer
+          // bytes when the segments are small): ask the socket.
+          int avail = 0;
+          if (ioctl(src(d), FIONREAD, &avail) == 0 && avail > 0) dir.pipe_full = true;
+          return;
+        }
         // Nothing to read: an empty pipe goes back to the pool, so an idle connection holds
         // only its two sockets.
         if (dir.in_pipe == 0 && dir.pipe.r >= 0) {
@@ -208,6 +220,7 @@ class SpliceRelay : public Relay {
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         dir.in_pipe -= static_cast<size_t>(n);
+        dir.pipe_full = false;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
