@@ -230,6 +230,15 @@ const CacheFile::Section* CacheFile::find(uint8_t kind, const std::string& cache
   return nullptr;
 }
 
+void CacheFile::erase(uint8_t kind, const std::string& cache_id) {
+  for (auto it = sections_.begin(); it != sections_.end(); ++it) {
+    if (it->kind == kind && it->cache_id == cache_id) {
+      sections_.erase(it);
+      return;
+    }
+  }
+}
+
 void CacheFile::put(uint8_t kind, const std::string& cache_id, std::vector<uint8_t> body) {
   for (auto& s : sections_) {
     if (s.kind == kind && s.cache_id == cache_id) {

@@ -75,6 +75,9 @@ class CacheFile {
 
   /// The section (kind, cache_id), or null.
   const Section* find(uint8_t kind, const std::string& cache_id) const;
+  /// Drops the section (kind, cache_id): its owner holds the content now and puts it back
+  /// before saving.
+  void erase(uint8_t kind, const std::string& cache_id);
   /// Replaces (or adds) the section (kind, cache_id).
   void put(uint8_t kind, const std::string& cache_id, std::vector<uint8_t> body);
 

@@ -202,6 +202,10 @@ Status FakeIpStore::restore(ByteView body, size_t base_offset) {
   if (count > r.remaining() / 7) return bad(r.offset() - 4, "entry count larger than the data");
   Pool v4{v4_.range, {}, {}}, v6{v6_.range, {}, {}};
   std::unordered_map<IpAddress, std::string, IpAddressHash> by_address;
+  // Sized once: growing three tables step by step was half the load time of a large table.
+  by_address.reserve(count);
+  if (v4.range) v4.by_domain.reserve(count);
+  if (v6.range) v6.by_domain.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     size_t at = r.offset();
     uint8_t fam = 0, len = 0;
