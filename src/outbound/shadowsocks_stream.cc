@@ -1,0 +1,200 @@
+// ShadowsocksStream: conn::Stream that encrypts toward a Shadowsocks server and decrypts its
+// answers (outbound/shadowsocks_codec.h does the framing).
+#include <cstring>
+#include <string>
+
+#include "base/log.h"
+#include "loop/defer.h"
+#include "loop/uv_util.h"
+#include "outbound/shadowsocks.h"
+
+namespace veer::outbound {
+
+namespace {
+
+class ShadowsocksStream final : public conn::Stream {
+ public:
+  ShadowsocksStream(uv_loop_t* loop, conn::StreamPtr inner, const ss::Cipher& c,
+                    std::string header, const ShadowsocksStreamOptions& o)
+      : loop_(loop), inner_(std::move(inner)), decoder_(c), header_(std::move(header)), o_(o) {
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+  }
+
+  bool init(const ss::Cipher& c) {
+    if (!encoder_.init(c)) return false;
+    if (o_.header_delay_ms > 0) {
+      uv_timer_start(&timer_, &ShadowsocksStream::onTimer, o_.header_delay_ms, 0);
+    }
+    return true;
+  }
+
+  void readStart(ReadFn on_read) override {
+    on_read_ = std::move(on_read);
+    if (closed_ || read_done_ || reading_) return;
+    reading_ = true;
+    inner_->readStart([this](int status, const char* data, size_t len) {
+      onInnerRead(status, data, len);
+    });
+  }
+
+  void readStop() override {
+    if (closed_ || !reading_) return;
+    reading_ = false;
+    inner_->readStop();
+  }
+
+  void write(const char* data, size_t len, DoneFn done) override {
+    if (closed_) return;
+    out_.clear();
+    bool ok;
+    if (!header_sent_) {
+      header_sent_ = true;
+      requestSent();
+      std::string first = std::move(header_);
+      first.append(data, len);
+      ok = encoder_.encode(asBytes(first), out_);
+    } else {
+      ok = encoder_.encode(ByteView(reinterpret_cast<const uint8_t*>(data), len), out_);
+    }
+    if (!ok) {
+      if (done) {
+        loop::defer(loop_, [done = std::move(done), alive = alive_] {
+          if (*alive) done(UV_EIO);
+        });
+      }
+      return;
+    }
+    inner_->write(out_.data(), out_.size(), std::move(done));
+  }
+
+  size_t writeQueueSize() const override { return inner_ ? inner_->writeQueueSize() : 0; }
+
+  void shutdown(DoneFn done) override {
+    if (closed_) return;
+    if (!header_sent_) sendHeader();
+    inner_->shutdown(std::move(done));
+  }
+
+  void close(bool reset) override {
+    if (closed_) return;
+    closed_ = true;
+    *alive_ = false;
+    conn::Stream* in = inner_.release();
+    if (in != nullptr) in->close(reset);
+    uv_timer_stop(&timer_);
+    // on_read_ may be running (close() from inside it): it is destroyed with the stream, in
+    // the timer's close callback.
+    loop::closeHandle(&timer_, [](uv_handle_t* h) {
+      delete static_cast<ShadowsocksStream*>(h->data);
+    });
+  }
+
+  const char* kind() const override { return "shadowsocks"; }
+
+ private:
+  ~ShadowsocksStream() override = default;
+
+  static void onTimer(uv_timer_t* t) {
+    auto* self = static_cast<ShadowsocksStream*>(t->data);
+    if (self->closed_) return;
+    if (!self->header_sent_) {
+      // Nothing to send yet (a server-first protocol): the server needs the target to connect.
+      self->sendHeader();
+    } else if (!self->decoder_.gotSalt() && !self->read_done_) {
+      self->failRead(UV_ETIMEDOUT, "shadowsocks: no answer from the " + self->o_.label +
+                                       " within " + std::to_string(self->o_.reply_timeout_ms) +
+                                       " ms of the request (wrong password or method? "
+                                       "ss-server stays silent when it cannot decrypt)");
+    }
+  }
+
+  void sendHeader() {
+    header_sent_ = true;
+    requestSent();
+    out_.clear();
+    if (encoder_.encode(asBytes(header_), out_)) inner_->write(out_.data(), out_.size());
+    header_.clear();
+  }
+
+  void requestSent() {
+    uv_timer_stop(&timer_);
+    if (o_.reply_timeout_ms > 0 && !decoder_.gotSalt()) {
+      uv_timer_start(&timer_, &ShadowsocksStream::onTimer, o_.reply_timeout_ms, 0);
+    }
+  }
+
+  void onInnerRead(int status, const char* data, size_t len) {
+    if (closed_ || read_done_) return;
+    if (status == 0) {
+      plain_.clear();
+      bool had_salt = decoder_.gotSalt();
+      if (!decoder_.feed(ByteView(reinterpret_cast<const uint8_t*>(data), len), plain_)) {
+        failRead(UV_EPROTO, "shadowsocks: decryption failed (wrong password or corrupted data) "
+                            "from the " + o_.label);
+        return;
+      }
+      if (!had_salt && decoder_.gotSalt()) uv_timer_stop(&timer_);
+      if (!plain_.empty() && on_read_) on_read_(0, plain_.data(), plain_.size());
+      return;
+    }
+    if (status == UV_EOF) {
+      if (!decoder_.atBoundary()) {
+        failRead(UV_EPROTO, "shadowsocks: the " + o_.label +
+                                " closed the connection inside an encrypted record (truncated "
+                                "data)");
+        return;
+      }
+      if (!decoder_.gotSalt()) {
+        failRead(UV_ECONNRESET, "shadowsocks: the " + o_.label +
+                                    " closed the connection without answering (the target "
+                                    "refused or closed, or a wrong password or method)");
+        return;
+      }
+    }
+    read_done_ = true;
+    uv_timer_stop(&timer_);
+    if (on_read_) on_read_(status, nullptr, 0);
+  }
+
+  void failRead(int status, const std::string& why) {
+    read_done_ = true;
+    uv_timer_stop(&timer_);
+    if (reading_) inner_->readStop();
+    reading_ = false;
+    LOG_WARN("%s", why.c_str());
+    if (on_read_) on_read_(status, nullptr, 0);
+  }
+
+  uv_loop_t* loop_;
+  conn::StreamPtr inner_;
+  ss::Encoder encoder_;
+  ss::Decoder decoder_;
+  std::string header_;
+  ShadowsocksStreamOptions o_;
+  uv_timer_t timer_{};
+  ReadFn on_read_;
+  std::string out_, plain_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool header_sent_ = false;
+  bool reading_ = false;
+  bool read_done_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Result<conn::StreamPtr> makeShadowsocksStream(uv_loop_t* loop, conn::StreamPtr inner,
+                                              const ss::Cipher& cipher, const Destination& target,
+                                              const ShadowsocksStreamOptions& opts) {
+  std::string header;
+  if (!ss::appendAddress(header, target)) {
+    return unexpected(Error("shadowsocks: cannot encode the target " + target.toString()));
+  }
+  auto* s = new ShadowsocksStream(loop, std::move(inner), cipher, std::move(header), opts);
+  conn::StreamPtr p(s);
+  if (!s->init(cipher)) return unexpected(Error("shadowsocks: no random bytes for the salt"));
+  return p;
+}
+
+}  // namespace veer::outbound
