@@ -11,6 +11,7 @@
 #include "loop/defer.h"
 #include "loop/uv_util.h"
 #include "outbound/outbound.h"
+#include "outbound/shadowsocks.h"
 #include "route/dns_glue.h"
 
 namespace veer::app {
@@ -148,6 +149,15 @@ std::shared_ptr<route::RouteState> Runtime::buildState(const config::Config& cfg
       so.tcp = o.network.empty() || o.network == "tcp";
       so.udp = o.network.empty() || o.network == "udp";
       ob = outbound::makeSocks(o.tag, loop, via(), so);
+    } else if (o.type == "shadowsocks") {
+      outbound::ShadowsocksOptions so;
+      so.server = o.server;
+      so.server_port = o.server_port;
+      so.method = o.method;
+      so.password = o.password;
+      so.tcp = o.network.empty() || o.network == "tcp";
+      so.udp = o.network.empty() || o.network == "udp";
+      ob = outbound::makeShadowsocks(o.tag, loop, via(), so);
     } else if (o.type == "http") {
       outbound::HttpOptions ho;
       ho.server = o.server;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "base/file.h"
+#include "outbound/shadowsocks_method.h"
 #include "rules/dsl.h"
 #include "rules/rule_json.h"
 #include "rules/ruleset_json.h"
@@ -342,6 +343,9 @@ class Loader {
     } else if (out.type == "socks" || out.type == "http" || out.type == "trojan") {
       dialFields(true);
       parseProxyOutbound(r, v, path, out);
+    } else if (out.type == "shadowsocks") {
+      dialFields(true);
+      parseShadowsocksOutbound(r, v, path, out);
     } else if (out.type == "selector" || out.type == "urltest") {
       parseGroupOutbound(r, v, path, out);
     } else if (out.type == "block" || out.type == "dns") {
@@ -353,7 +357,7 @@ class Loader {
                out.type.empty() ? "missing outbound \"type\""
                                 : "outbound type \"" + out.type +
                                       "\" is not implemented by veer (direct, block, dns, socks, "
-                                      "http, trojan, selector, urltest)",
+                                      "http, shadowsocks, trojan, selector, urltest)",
                "unsupported");
       // Its other fields belong to a type veer does not know: not reported one by one.
       return;
@@ -479,6 +483,40 @@ class Loader {
                 std::string("tls \"") + f + "\" is not implemented by veer");
     }
     r.finish();
+  }
+
+  // sing-box option/shadowsocks.go: server, server_port, method, password, network; the AEAD
+  // methods only (outbound/shadowsocks_method.h).
+  void parseShadowsocksOutbound(json::ObjectReader& r, const json::Value& v,
+                                const std::string& path, OutboundOptions& out) {
+    if (!r.str("server", out.server) || out.server.empty()) r.error("server", "missing \"server\"");
+    if (!r.u16("server_port", out.server_port) && !r.has("server_port")) {
+      d_.error(file_, v.pos.line, v.pos.column, path, "missing \"server_port\"", "invalid");
+    }
+    if (r.str("method", out.method)) {
+      if (Status st = outbound::validateShadowsocksMethod(out.method); !st) {
+        r.error("method", st.error().message());
+      }
+    } else if (!r.has("method")) {
+      d_.error(file_, v.pos.line, v.pos.column, path, "missing shadowsocks \"method\"",
+               "invalid");
+    }
+    if (r.str("password", out.password)) {
+      if (out.password.empty()) r.error("password", "empty shadowsocks \"password\"");
+    } else if (!r.has("password")) {
+      d_.error(file_, v.pos.line, v.pos.column, path, "missing shadowsocks \"password\"",
+               "invalid");
+    }
+    if (r.str("network", out.network) && !out.network.empty() && out.network != "tcp" &&
+        out.network != "udp") {
+      r.error("network", "network must be \"tcp\" or \"udp\" (or absent for both)");
+    }
+    for (const char* f : {"plugin", "plugin_opts", "udp_over_tcp", "multiplex"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("outbound field \"") + f + "\" is not implemented by veer");
+      }
+    }
   }
 
   void parseGroupOutbound(json::ObjectReader& r, const json::Value& v, const std::string& path,

@@ -61,7 +61,7 @@ struct InboundOptions {
 };
 
 struct OutboundOptions {
-  std::string type;  // direct | block | socks | http | trojan | selector | urltest
+  std::string type;  // direct | block | socks | http | shadowsocks | trojan | selector | urltest
   std::string tag;
   rules::SourcePos pos;
   // Dial fields (sing-box option/outbound.go DialerOptions).
@@ -78,7 +78,8 @@ struct OutboundOptions {
   uint16_t server_port = 0;
   std::string version = "5";  // socks: "4", "4a", "5"
   std::string username, password;
-  std::string network;  // socks: "", "tcp", "udp"
+  std::string network;  // socks, shadowsocks: "", "tcp", "udp"
+  std::string method;   // shadowsocks
   std::vector<std::pair<std::string, std::string>> headers;  // http
   tls::TlsOptions tls;  // http, trojan: the `tls` object
   std::shared_ptr<const tls::ClientConfig> tls_config;  // built from `tls` when enabled

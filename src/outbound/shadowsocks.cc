@@ -117,7 +117,7 @@ class ShadowsocksOutbound : public Outbound {
     c.original_destination = server_;
     c.destination_addresses.clear();
     Destination target = ctx.destination;
-    ops_[id].via_id = via_->dialTcp(c, [this, id, target](auto r) {
+    ops_[id].via_id = via_->dialTcp(c, [this, id, target](Result<conn::StreamPtr> r) {
       auto it = ops_.find(id);
       if (it == ops_.end()) return;  // cancelled: the connection closes with `r`
       it->second.via_id = 0;
@@ -128,7 +128,7 @@ class ShadowsocksOutbound : public Outbound {
       ShadowsocksStreamOptions so;
       so.label = "server " + server_.toString() + " (outbound " + tag() + ")";
       so.reply_timeout_ms = o_.reply_timeout_ms;
-      complete(id, makeShadowsocksStream(loop_, asStream(std::move(*r)), cipher_, target, so));
+      complete(id, makeShadowsocksStream(loop_, std::move(*r), cipher_, target, so));
     });
     return id;
   }
@@ -161,9 +161,6 @@ class ShadowsocksOutbound : public Outbound {
     uint64_t via_id = 0;
   };
 
-  static conn::StreamPtr asStream(conn::StreamPtr s) { return s; }
-  static conn::StreamPtr asStream(uv_tcp_t* tcp) { return conn::makeTcpStream(tcp); }
-
   uint64_t refuse(DialCallback cb, Error e) {
     uint64_t id = next_id_++;
     ops_[id].cb = std::move(cb);
@@ -178,17 +175,7 @@ class ShadowsocksOutbound : public Outbound {
     if (it == ops_.end()) return;
     DialCallback cb = std::move(it->second.cb);
     ops_.erase(it);
-    deliver(cb, std::move(r));
-  }
-
-  template <typename Cb>
-  static void deliver(Cb& cb, Result<conn::StreamPtr> r) {
-    if constexpr (std::is_invocable_v<Cb, Result<conn::StreamPtr>>) {
-      cb(std::move(r));
-    } else {
-      // Until the Outbound interface carries Streams (the lead's change on main).
-      cb(unexpected(Error("shadowsocks: needs the Stream-based Outbound interface")));
-    }
+    cb(std::move(r));
   }
 
   uv_loop_t* loop_;

@@ -90,6 +90,7 @@ class ShadowsocksStream final : public conn::Stream {
     });
   }
 
+  uv_tcp_t* socket() override { return inner_ ? inner_->socket() : nullptr; }
   const char* kind() const override { return "shadowsocks"; }
 
  private:
