@@ -48,9 +48,10 @@ class ShadowsocksStream final : public conn::Stream {
     if (closed_) return;
     out_.clear();
     bool ok;
+    if (len > 0) awaitReply();
     if (!header_sent_) {
       header_sent_ = true;
-      requestSent();
+      if (len == 0) uv_timer_stop(&timer_);
       std::string first = std::move(header_);
       first.append(data, len);
       ok = encoder_.encode(asBytes(first), out_);
@@ -102,7 +103,7 @@ class ShadowsocksStream final : public conn::Stream {
     if (!self->header_sent_) {
       // Nothing to send yet (a server-first protocol): the server needs the target to connect.
       self->sendHeader();
-    } else if (!self->decoder_.gotSalt() && !self->read_done_) {
+    } else if (self->awaiting_ && !self->decoder_.gotSalt() && !self->read_done_) {
       self->failRead(UV_ETIMEDOUT, "shadowsocks: no answer from the " + self->o_.label +
                                        " within " + std::to_string(self->o_.reply_timeout_ms) +
                                        " ms of the request (wrong password or method? "
@@ -112,17 +113,19 @@ class ShadowsocksStream final : public conn::Stream {
 
   void sendHeader() {
     header_sent_ = true;
-    requestSent();
+    uv_timer_stop(&timer_);
     out_.clear();
     if (encoder_.encode(asBytes(header_), out_)) inner_->write(out_.data(), out_.size());
     header_.clear();
   }
 
-  void requestSent() {
-    uv_timer_stop(&timer_);
-    if (o_.reply_timeout_ms > 0 && !decoder_.gotSalt()) {
-      uv_timer_start(&timer_, &ShadowsocksStream::onTimer, o_.reply_timeout_ms, 0);
-    }
+  /// The client sent payload: the server owes an answer. Only payload starts the deadline: a
+  /// connection the client keeps idle (a browser's preconnect) or a server-first protocol
+  /// whose server stays quiet is not an error.
+  void awaitReply() {
+    if (awaiting_ || decoder_.gotSalt() || read_done_ || o_.reply_timeout_ms == 0) return;
+    awaiting_ = true;
+    uv_timer_start(&timer_, &ShadowsocksStream::onTimer, o_.reply_timeout_ms, 0);
   }
 
   void onInnerRead(int status, const char* data, size_t len) {
@@ -178,6 +181,7 @@ class ShadowsocksStream final : public conn::Stream {
   std::string out_, plain_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool header_sent_ = false;
+  bool awaiting_ = false;
   bool reading_ = false;
   bool read_done_ = false;
   bool closed_ = false;

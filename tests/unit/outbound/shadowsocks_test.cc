@@ -448,6 +448,15 @@ TEST_F(StreamTest, SilentServerTimesOut) {
   st_->feed(wire);
   runFor(80);
   EXPECT_EQ(status, 0);
+  // An idle client (a preconnect) or a quiet server-first target is not an error: only payload
+  // from the client starts the deadline.
+  o.header_delay_ms = 5;
+  auto s3 = make(c, o);
+  status = 1;
+  s3->readStart([&](int st, const char*, size_t) { status = st; });
+  runFor(100);
+  EXPECT_EQ(st_->writes.size(), 1u);  // the header, alone
+  EXPECT_EQ(status, 1);
 }
 
 TEST_F(StreamTest, CloseInsideReadCallbackAndWithPendingDone) {
