@@ -5,7 +5,7 @@ doing the same job, per AEAD method:
     bulk client --SOCKS5--> veer (mixed -> shadowsocks)  --> ss-server --> sink / source
     bulk client --SOCKS5--> ss-local                     --> ss-server --> sink / source
 
-Upload: the client sends SIZE bytes, the sink answers with the count after EOF. Download: the
+Upload: the client sends SIZE bytes (length-prefixed), the sink answers with the count. Download: the
 source sends SIZE bytes and closes. Throughput is SIZE over the time from the SOCKS reply to the
 last byte (median of RUNS); CPU is user+system seconds per GiB of the client-side proxy (veer or
 ss-local) and, separately, of the shared ss-server. The sink/source run in a child process so that
@@ -68,8 +68,8 @@ def cpu_seconds(pid):
 # ---------------------------------------------------------------- sink/source (child process)
 
 def serve(sink_port, source_port):
-    """Sink: reads to EOF, answers the byte count (8 bytes). Source: reads an 8-byte size,
-    sends that many bytes, closes. One connection at a time is enough here."""
+    """Sink: reads an 8-byte size and that many bytes, answers the count (8 bytes). Source:
+    reads an 8-byte size, sends that many bytes, closes. One connection at a time is enough here."""
     import selectors
     import threading
 
@@ -81,8 +81,15 @@ def serve(sink_port, source_port):
         buf = bytearray(1 << 20)
         while True:
             c, _ = srv.accept()
+            want = b""
+            while len(want) < 8:
+                d = c.recv(8 - len(want))
+                if not d:
+                    break
+                want += d
+            left = struct.unpack(">Q", want)[0] if len(want) == 8 else 0
             n = 0
-            while True:
+            while n < left:
                 k = c.recv_into(buf)
                 if not k:
                     break
@@ -144,12 +151,13 @@ def upload(port, sink_port, size):
     s = socks_connect(port, sink_port)
     block = memoryview(os.urandom(1 << 20))
     t0 = time.perf_counter()
+    # Length-prefixed, no half-close: ss-server closes both ways on the client's FIN.
+    s.sendall(struct.pack(">Q", size))
     left = size
     while left > 0:
         k = min(left, len(block))
         s.sendall(block[:k])
         left -= k
-    s.shutdown(socket.SHUT_WR)
     ack = b""
     while len(ack) < 8:
         d = s.recv(8 - len(ack))
