@@ -31,7 +31,19 @@ class ShadowsocksStream final : public conn::Stream {
 
   void readStart(ReadFn on_read) override {
     on_read_ = std::move(on_read);
-    if (closed_ || read_done_ || reading_) return;
+    if (closed_) return;
+    if (read_done_) {
+      // The read side ended while nobody was reading (a reply deadline): report it now, from
+      // the loop, exactly once.
+      if (!end_delivered_) {
+        end_delivered_ = true;
+        loop::defer(loop_, [this, alive = alive_] {
+          if (*alive && on_read_) on_read_(end_status_, nullptr, 0);
+        });
+      }
+      return;
+    }
+    if (reading_) return;
     reading_ = true;
     inner_->readStart([this](int status, const char* data, size_t len) {
       onInnerRead(status, data, len);
@@ -156,18 +168,27 @@ class ShadowsocksStream final : public conn::Stream {
         return;
       }
     }
-    read_done_ = true;
-    uv_timer_stop(&timer_);
-    if (on_read_) on_read_(status, nullptr, 0);
+    endRead(status);
   }
 
   void failRead(int status, const std::string& why) {
+    LOG_WARN("%s", why.c_str());
+    endRead(status);
+  }
+
+  /// Ends the read side with `status`: delivered now when someone is reading, else at the
+  /// next readStart().
+  void endRead(int status) {
+    bool was_reading = reading_;
     read_done_ = true;
     uv_timer_stop(&timer_);
     if (reading_) inner_->readStop();
     reading_ = false;
-    LOG_WARN("%s", why.c_str());
-    if (on_read_) on_read_(status, nullptr, 0);
+    end_status_ = status;
+    if (was_reading && on_read_) {
+      end_delivered_ = true;
+      on_read_(status, nullptr, 0);
+    }
   }
 
   uv_loop_t* loop_;
@@ -184,6 +205,8 @@ class ShadowsocksStream final : public conn::Stream {
   bool awaiting_ = false;
   bool reading_ = false;
   bool read_done_ = false;
+  bool end_delivered_ = false;
+  int end_status_ = 0;
   bool closed_ = false;
 };
 

@@ -448,6 +448,23 @@ TEST_F(StreamTest, SilentServerTimesOut) {
   st_->feed(wire);
   runFor(80);
   EXPECT_EQ(status, 0);
+  // The deadline passing while nobody reads is reported at the next readStart(), once.
+  auto s4 = make(c, o);
+  s4->write("ping", 4, nullptr);
+  runFor(60);
+  int calls = 0;
+  status = 1;
+  s4->readStart([&](int st, const char*, size_t) {
+    status = st;
+    ++calls;
+  });
+  EXPECT_EQ(calls, 0);  // never inside readStart()
+  runFor(5);
+  EXPECT_EQ(status, UV_ETIMEDOUT);
+  s4->readStop();
+  s4->readStart([&](int, const char*, size_t) { ++calls; });
+  runFor(5);
+  EXPECT_EQ(calls, 1);
   // An idle client (a preconnect) or a quiet server-first target is not an error: only payload
   // from the client starts the deadline.
   o.header_delay_ms = 5;
