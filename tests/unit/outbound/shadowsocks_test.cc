@@ -494,5 +494,126 @@ TEST_F(StreamTest, CloseInsideReadCallbackAndWithPendingDone) {
   EXPECT_EQ(done, 0);
 }
 
+// ---- The outbound over a fake `via` ----
+
+class FakeVia : public Outbound {
+ public:
+  FakeVia() : Outbound("fake", "via") {}
+  uint64_t dialTcp(const conn::InboundContext& ctx, DialCallback cb) override {
+    dialed.push_back(ctx.destination.toString());
+    cbs.push_back(std::move(cb));
+    return cbs.size();
+  }
+  void cancelDial(uint64_t id) override { cancelled.push_back(id); }
+  Result<PacketConn*> listenUdp(const conn::InboundContext& ctx,
+                                PacketConn::ReceiveFn fn) override {
+    auto* pc = new Pc;
+    pc->fn = std::move(fn);
+    pc->owner = this;
+    udp = pc;
+    return static_cast<PacketConn*>(pc);
+  }
+  struct Pc : PacketConn {
+    void send(const Destination& dst, const char* d, size_t n) override {
+      owner->sent.emplace_back(dst.toString(), std::string(d, n));
+    }
+    void close() override {
+      owner->udp = nullptr;
+      delete this;
+    }
+    ReceiveFn fn;
+    FakeVia* owner;
+  };
+  std::vector<std::string> dialed;
+  std::vector<DialCallback> cbs;
+  std::vector<uint64_t> cancelled;
+  std::vector<std::pair<std::string, std::string>> sent;
+  Pc* udp = nullptr;
+};
+
+TEST_F(StreamTest, OutboundDialsTheServerAndWraps) {
+  auto via = std::make_shared<FakeVia>();
+  ShadowsocksOptions o{"192.0.2.1", 8388, "aes-128-gcm", "veer"};
+  auto ob = makeShadowsocks("ss", &loop_, via, o);
+  conn::InboundContext ctx;
+  ctx.destination = Destination::fromHost("example.com", 443);
+  std::string kind;
+  ob->dialTcp(ctx, [&](Result<conn::StreamPtr> r) {
+    ASSERT_TRUE(r);
+    kind = (*r)->kind();
+  });
+  ASSERT_EQ(via->dialed.size(), 1u);
+  EXPECT_EQ(via->dialed[0], "192.0.2.1:8388");
+  st_ = std::make_shared<FakeState>();
+  via->cbs[0](conn::StreamPtr(new FakeStream(&loop_, st_)));
+  EXPECT_EQ(kind, "shadowsocks");
+  EXPECT_TRUE(st_->closed);  // the callback dropped the stream: it closed its inner stream
+  // Cancelled: the dial is cancelled at `via` and the callback never runs.
+  int calls = 0;
+  uint64_t id = ob->dialTcp(ctx, [&](Result<conn::StreamPtr>) { ++calls; });
+  ob->cancelDial(id);
+  EXPECT_EQ(via->cancelled.size(), 1u);
+  runFor(5);
+  EXPECT_EQ(calls, 0);
+}
+
+TEST_F(StreamTest, OutboundRefusals) {
+  auto via = std::make_shared<FakeVia>();
+  conn::InboundContext ctx;
+  ctx.destination = Destination::fromHost("example.com", 443);
+  std::vector<std::string> errors;
+  auto collect = [&](Result<conn::StreamPtr> r) {
+    ASSERT_FALSE(r);
+    errors.push_back(r.error().message());
+  };
+  auto bad = makeShadowsocks("ss", &loop_, via, {"192.0.2.1", 1, "2022-blake3-aes-128-gcm", "x"});
+  bad->dialTcp(ctx, collect);
+  EXPECT_FALSE(bad->listenUdp(ctx, nullptr));
+  ShadowsocksOptions udp_only{"192.0.2.1", 1, "aes-128-gcm", "x"};
+  udp_only.tcp = false;
+  auto u = makeShadowsocks("ss", &loop_, via, udp_only);
+  u->dialTcp(ctx, collect);
+  EXPECT_TRUE(errors.empty());  // never inside dialTcp()
+  runFor(5);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find("not implemented by veer"), std::string::npos);
+  EXPECT_NE(errors[1].find("TCP is disabled"), std::string::npos);
+  EXPECT_TRUE(via->dialed.empty());
+}
+
+TEST_F(StreamTest, OutboundUdpSealsAndOpens) {
+  auto via = std::make_shared<FakeVia>();
+  ShadowsocksOptions o{"192.0.2.1", 8388, "chacha20-ietf-poly1305", "veer"};
+  auto ob = makeShadowsocks("ss", &loop_, via, o);
+  std::vector<std::pair<std::string, std::string>> got;
+  auto pc = ob->listenUdp({}, [&](const SocketAddress& from, const char* d, size_t n) {
+    got.emplace_back(from.toString(), std::string(d, n));
+  });
+  ASSERT_TRUE(pc);
+  (*pc)->send(Destination::fromHost("dns.example", 53), "query", 5);
+  ASSERT_EQ(via->sent.size(), 1u);
+  EXPECT_EQ(via->sent[0].first, "192.0.2.1:8388");
+  ss::Cipher c = cipher("chacha20-ietf-poly1305");
+  std::string plain;
+  ASSERT_TRUE(ss::openPacket(c, asBytes(via->sent[0].second), plain));
+  EXPECT_EQ(plain, std::string("\x03\x0b" "dns.example\x00\x35query", 20));
+  // A reply from 198.51.100.7:53, then garbage (dropped), then a domain source (dropped).
+  std::string reply, pkt;
+  ASSERT_TRUE(ss::appendAddress(reply, Destination::fromHost("198.51.100.7", 53)));
+  reply += "answer";
+  ASSERT_TRUE(ss::sealPacket(c, asBytes(reply), pkt));
+  via->udp->fn(SocketAddress(), pkt.data(), pkt.size());
+  via->udp->fn(SocketAddress(), "garbage", 7);
+  std::string dom;
+  ASSERT_TRUE(ss::appendAddress(dom, Destination::fromHost("a.example", 53)));
+  ASSERT_TRUE(ss::sealPacket(c, asBytes(dom), pkt));
+  via->udp->fn(SocketAddress(), pkt.data(), pkt.size());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, "198.51.100.7:53");
+  EXPECT_EQ(got[0].second, "answer");
+  (*pc)->close();
+  EXPECT_EQ(via->udp, nullptr);
+}
+
 }  // namespace
 }  // namespace veer::outbound
