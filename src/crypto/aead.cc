@@ -6,7 +6,9 @@
 #include <cstdio>
 
 // mbedTLS 2.28 and 3.x share every call used here (gcm_crypt_and_tag, gcm_auth_decrypt,
-// chachapoly_*); a 3.x port only changes what this file and kdf.cc include.
+// chachapoly_*); a 3.x port only changes what this file and kdf.cc include. A trimmed mbedTLS
+// without MBEDTLS_CHACHAPOLY_C (some firmware builds) still builds: that method then fails at
+// init() with a message saying so.
 
 namespace veer::crypto {
 
@@ -33,14 +35,20 @@ size_t aeadKeySize(AeadAlgorithm a) { return a == AeadAlgorithm::Aes128Gcm ? 16 
 struct Aead::Impl {
   AeadAlgorithm alg;
   mbedtls_gcm_context gcm;
+#ifdef MBEDTLS_CHACHAPOLY_C
   mbedtls_chachapoly_context chacha;
+#endif
   explicit Impl(AeadAlgorithm a) : alg(a) {
     mbedtls_gcm_init(&gcm);
+#ifdef MBEDTLS_CHACHAPOLY_C
     mbedtls_chachapoly_init(&chacha);
+#endif
   }
   ~Impl() {
     mbedtls_gcm_free(&gcm);
+#ifdef MBEDTLS_CHACHAPOLY_C
     mbedtls_chachapoly_free(&chacha);
+#endif
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -60,7 +68,12 @@ Status Aead::init(AeadAlgorithm a, ByteView key) {
   auto impl = std::make_unique<Impl>(a);
   int rc;
   if (a == AeadAlgorithm::ChaCha20Poly1305) {
+#ifdef MBEDTLS_CHACHAPOLY_C
     rc = mbedtls_chachapoly_setkey(&impl->chacha, key.data());
+#else
+    return unexpected(Error("chacha20-ietf-poly1305: this build's mbedTLS lacks "
+                            "ChaCha20-Poly1305 (MBEDTLS_CHACHAPOLY_C)"));
+#endif
   } else {
     rc = mbedtls_gcm_setkey(&impl->gcm, MBEDTLS_CIPHER_ID_AES, key.data(),
                             static_cast<unsigned>(key.size() * 8));
@@ -81,8 +94,12 @@ bool Aead::seal(const uint8_t nonce[kAeadNonceSize], ByteView aad, ByteView in, 
   if (!impl_) return false;
   uint8_t* tag = out + in.size();
   if (impl_->alg == AeadAlgorithm::ChaCha20Poly1305) {
+#ifdef MBEDTLS_CHACHAPOLY_C
     return mbedtls_chachapoly_encrypt_and_tag(&impl_->chacha, in.size(), nonce, aad.data(),
                                               aad.size(), in.data(), out, tag) == 0;
+#else
+    return false;
+#endif
   }
   return mbedtls_gcm_crypt_and_tag(&impl_->gcm, MBEDTLS_GCM_ENCRYPT, in.size(), nonce,
                                    kAeadNonceSize, aad.data(), aad.size(), in.data(), out,
@@ -94,8 +111,12 @@ bool Aead::open(const uint8_t nonce[kAeadNonceSize], ByteView aad, ByteView in, 
   size_t n = in.size() - kAeadTagSize;
   const uint8_t* tag = in.data() + n;
   if (impl_->alg == AeadAlgorithm::ChaCha20Poly1305) {
+#ifdef MBEDTLS_CHACHAPOLY_C
     return mbedtls_chachapoly_auth_decrypt(&impl_->chacha, n, nonce, aad.data(), aad.size(), tag,
                                            in.data(), out) == 0;
+#else
+    return false;
+#endif
   }
   return mbedtls_gcm_auth_decrypt(&impl_->gcm, n, nonce, kAeadNonceSize, aad.data(), aad.size(),
                                   tag, kAeadTagSize, in.data(), out) == 0;

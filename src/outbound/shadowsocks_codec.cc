@@ -21,6 +21,9 @@ Result<Cipher> makeCipher(const std::string& method, const std::string& password
   if (c.key.size() != crypto::aeadKeySize(*alg)) {
     return unexpected(Error("shadowsocks: deriving the key failed"));
   }
+  // Fails here, with the reason, when this build's mbedTLS lacks the cipher.
+  crypto::Aead probe;
+  if (Status st = probe.init(c.alg, c.key); !st) return unexpected(st.error());
   return c;
 }
 
