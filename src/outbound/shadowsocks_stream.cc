@@ -116,10 +116,11 @@ class ShadowsocksStream final : public conn::Stream {
       // Nothing to send yet (a server-first protocol): the server needs the target to connect.
       self->sendHeader();
     } else if (self->awaiting_ && !self->decoder_.gotSalt() && !self->read_done_) {
-      self->failRead(UV_ETIMEDOUT, "shadowsocks: no answer from the " + self->o_.label +
-                                       " within " + std::to_string(self->o_.reply_timeout_ms) +
-                                       " ms of the request (wrong password or method? "
-                                       "ss-server stays silent when it cannot decrypt)");
+      // Only a warning: a legitimate server may take this long (a long poll), and cutting it
+      // would lose the reply. The client's own timeout ends a connection that never answers.
+      LOG_WARN("shadowsocks: no answer from the %s within %u ms of the request (wrong password "
+               "or method? ss-server stays silent when it cannot decrypt); the connection stays "
+               "open", self->o_.label.c_str(), self->o_.reply_timeout_ms);
     }
   }
 

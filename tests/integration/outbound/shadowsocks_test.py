@@ -1,6 +1,6 @@
 """The shadowsocks outbound against shadowsocks-libev's ss-server on loopback, for each AEAD
 method: veer mixed inbound -> shadowsocks outbound -> ss-server -> local TCP/UDP echo servers.
-Also: a wrong password (ss-server stays silent: veer's reply deadline fails the connection), a
+Also: a wrong password (ss-server stays silent: veer warns after its reply deadline), a
 server answering garbage (decryption failure), and veer serving others meanwhile."""
 import hashlib
 import os
@@ -207,28 +207,24 @@ class ShadowsocksTest(unittest.TestCase):
                 u.close()
                 ctl.close()
 
-    def test_wrong_password_fails_only_that_connection(self):
+    def test_wrong_password_is_reported_and_affects_only_that_connection(self):
         start = len(self.veer.logtext())
         s, code = h.socks5_connect(self.port("badpass"), "127.0.0.1", self.echo.port, timeout=30)
         self.assertEqual(code, 0)  # the TCP connection to the server itself succeeds
         s.sendall(b"hello")
         # Others are served meanwhile.
         self.check_transfer(short(METHODS[2]), size=1024 * 1024)
-        # ss-server never answers a request it cannot decrypt; veer gives up after its reply
-        # deadline (15 s) with a log line and resets the client.
-        t0 = time.time()
-        got = b""
-        try:
-            got = s.recv(100)
-        except (ConnectionResetError, socket.timeout):
-            pass
-        self.assertEqual(got, b"")
-        self.assertLess(time.time() - t0, 25)
-        s.close()
+        # ss-server never answers a request it cannot decrypt; after its reply deadline (15 s)
+        # veer says so in the log, and leaves the connection to the client (a slow but honest
+        # server, a long poll, must not be cut).
         self.assertTrue(self.veer.wait_log(r"shadowsocks: no answer from the server 127\.0\.0\.1:"
                                            r"\d+ \(outbound ss-badpass\) within 15000 ms",
-                                           start=start, timeout=5),
+                                           start=start, timeout=25),
                         self.veer.logtext()[start:])
+        s.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            s.recv(100)  # nothing came back, and the connection is still open
+        s.close()
         self.check_transfer(short(METHODS[2]), size=1024 * 1024)
 
     def test_garbage_reply_is_a_decryption_failure(self):

@@ -424,47 +424,30 @@ TEST_F(StreamTest, TruncatedAndSilentEnds) {
   }
 }
 
-TEST_F(StreamTest, SilentServerTimesOut) {
+TEST_F(StreamTest, SilentServerIsReportedNotCut) {
   ss::Cipher c = cipher("aes-128-gcm");
   ShadowsocksStreamOptions o;
   o.reply_timeout_ms = 30;
   auto s = make(c, o);
   int status = 1;
-  s->readStart([&](int st, const char*, size_t) { status = st; });
+  std::string got;
+  s->readStart([&](int st, const char* d, size_t n) {
+    status = st;
+    if (st == 0) got.append(d, n);
+  });
   s->write("ping", 4, nullptr);
-  runFor(10);
+  runFor(80);
+  // The deadline passed (a warning in the log): the connection is still open...
   EXPECT_EQ(status, 1);
-  runFor(60);
-  EXPECT_EQ(status, UV_ETIMEDOUT);
-  // A server that answers in time cancels the deadline.
-  auto s2 = make(c, o);
-  status = 1;
-  s2->readStart([&](int st, const char*, size_t) { status = st; });
-  s2->write("ping", 4, nullptr);
+  // ...and a late answer (a long poll, a slow server) still arrives.
   ss::Encoder server;
   ASSERT_TRUE(server.init(c));
   std::string wire;
-  ASSERT_TRUE(server.encode(asBytes(std::string("pong")), wire));
+  ASSERT_TRUE(server.encode(asBytes(std::string("late pong")), wire));
   st_->feed(wire);
-  runFor(80);
+  runFor(20);
   EXPECT_EQ(status, 0);
-  // The deadline passing while nobody reads is reported at the next readStart(), once.
-  auto s4 = make(c, o);
-  s4->write("ping", 4, nullptr);
-  runFor(60);
-  int calls = 0;
-  status = 1;
-  s4->readStart([&](int st, const char*, size_t) {
-    status = st;
-    ++calls;
-  });
-  EXPECT_EQ(calls, 0);  // never inside readStart()
-  runFor(5);
-  EXPECT_EQ(status, UV_ETIMEDOUT);
-  s4->readStop();
-  s4->readStart([&](int, const char*, size_t) { ++calls; });
-  runFor(5);
-  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(got, "late pong");
   // An idle client (a preconnect) or a quiet server-first target is not an error: only payload
   // from the client starts the deadline.
   o.header_delay_ms = 5;
