@@ -248,6 +248,25 @@ def socks5_connect(port, host, dport, user=None, password=None, timeout=5):
     return s, head[1]
 
 
+def socks5_udp_associate(port, timeout=5):
+    """Opens a SOCKS5 UDP association (no auth) on a local SOCKS port. Returns the control
+    connection (the association lives as long as it does) and the relay's (host, port)."""
+    ctl = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    ctl.sendall(b"\x05\x01\x00")
+    if recv_exact(ctl, 2) != b"\x05\x00":
+        raise RuntimeError("SOCKS5 method negotiation failed")
+    ctl.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+    rep = recv_exact(ctl, 10)
+    if rep[1] != 0:
+        raise RuntimeError("UDP ASSOCIATE refused with code %d" % rep[1])
+    return ctl, ("127.0.0.1", struct.unpack(">H", rep[8:10])[0])
+
+
+def socks5_udp_header(ip, port):
+    """The SOCKS5 UDP request header for an IPv4 destination."""
+    return b"\x00\x00\x00\x01" + socket.inet_aton(ip) + struct.pack(">H", port)
+
+
 def http_get_raw(s, host, path="/", absolute=True, keep_alive=True):
     target = "http://%s%s" % (host, path) if absolute else path
     req = "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (

@@ -123,16 +123,10 @@ class MixedInboundTest(unittest.TestCase):
         self.assertEqual(resp, b"got 100000 bytes\n")
 
     def test_socks5_udp_associate(self):
-        ctl = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        ctl.sendall(b"\x05\x01\x00")
-        self.assertEqual(h.recv_exact(ctl, 2), b"\x05\x00")
-        ctl.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-        rep = h.recv_exact(ctl, 10)
-        self.assertEqual(rep[1], 0)
-        relay_port = struct.unpack(">H", rep[8:10])[0]
+        ctl, (_, relay_port) = h.socks5_udp_associate(self.port)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.settimeout(5)
-        hdr = b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", self.udp.port)
+        hdr = h.socks5_udp_header("127.0.0.1", self.udp.port)
         for i in range(3):
             u.sendto(hdr + b"ping%d" % i, ("127.0.0.1", relay_port))
             data, _ = u.recvfrom(65535)

@@ -136,13 +136,8 @@ class SniffTest(unittest.TestCase):
         s.close()
 
     def test_udp_sniffed_protocol(self):
-        ctl = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        ctl.sendall(b"\x05\x01\x00")
-        h.recv_exact(ctl, 2)
-        ctl.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-        rep = h.recv_exact(ctl, 10)
-        relay = ("127.0.0.1", struct.unpack(">H", rep[8:10])[0])
-        hdr = b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", self.udp.port)
+        ctl, relay = h.socks5_udp_associate(self.port)
+        hdr = h.socks5_udp_header("127.0.0.1", self.udp.port)
         # A DNS query is sniffed as dns and rejected: no reply.
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.settimeout(1.5)

@@ -3,7 +3,6 @@ veer mixed inbound -> outbound -> microsocks / dante (sockd) / tinyproxy -> loca
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -282,19 +281,13 @@ class ProxyOutboundTest(unittest.TestCase):
     def test_dante_udp(self):
         self.need(DANTED, "dante-server not installed (apt-get install dante-server)")
         self.check_transfer("dante")
-        ctl = socket.create_connection(("127.0.0.1", self.port("dante")), timeout=5)
-        ctl.sendall(b"\x05\x01\x00")
-        self.assertEqual(h.recv_exact(ctl, 2), b"\x05\x00")
-        ctl.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-        rep = h.recv_exact(ctl, 10)
-        self.assertEqual(rep[1], 0)
-        relay_port = struct.unpack(">H", rep[8:10])[0]
+        ctl, relay = h.socks5_udp_associate(self.port("dante"))
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.settimeout(5)
-        hdr = b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", self.udp.port)
+        hdr = h.socks5_udp_header("127.0.0.1", self.udp.port)
         for i in range(3):
             big = os.urandom(1200)
-            u.sendto(hdr + big, ("127.0.0.1", relay_port))
+            u.sendto(hdr + big, relay)
             data, _ = u.recvfrom(65535)
             self.assertEqual(data[:10], hdr)
             self.assertEqual(data[10:], b"echo:" + big)

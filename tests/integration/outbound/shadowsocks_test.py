@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -171,23 +170,13 @@ class ShadowsocksTest(unittest.TestCase):
         t.join(10)
         srv.close()
 
-    def udp_associate(self, tag):
-        ctl = socket.create_connection(("127.0.0.1", self.port(tag)), timeout=5)
-        ctl.sendall(b"\x05\x01\x00")
-        self.assertEqual(h.recv_exact(ctl, 2), b"\x05\x00")
-        ctl.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-        rep = h.recv_exact(ctl, 10)
-        self.assertEqual(rep[1], 0)
-        return ctl, ("127.0.0.1", struct.unpack(">H", rep[8:10])[0])
-
     def test_udp_each_method(self):
         for m in METHODS:
             with self.subTest(method=m):
-                ctl, relay = self.udp_associate(short(m))
+                ctl, relay = h.socks5_udp_associate(self.port(short(m)))
                 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 u.settimeout(1)
-                hdr = (b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") +
-                       struct.pack(">H", self.udp.port))
+                hdr = h.socks5_udp_header("127.0.0.1", self.udp.port)
                 ok = 0
                 deadline = time.time() + 15
                 for size in (1, 100, 1200, 1400, 1200):
