@@ -726,6 +726,7 @@ class Loader {
   // A remote rule set: its fields, then its cached copy (if any) as its rules. No network here:
   // `veer run` downloads (src/route/remote_rule_set.h); `veer check` validates what is cached.
   void parseRemoteRuleSet(json::ObjectReader& r, const json::Value& e, RuleSetDef& def) {
+    size_t errors_before = d_.errorCount();
     r.str("format", def.format);
     if (!r.str("url", def.url)) r.error("url", "missing rule-set \"url\"");
     if (r.str("download_detour", def.download_detour)) {
@@ -740,7 +741,7 @@ class Loader {
       }
     }
     r.finish();
-    if (def.url.empty()) {
+    if (def.url.empty() || d_.errorCount() > errors_before) {
       failed_rule_sets_.insert(def.tag);
       return;
     }
