@@ -35,6 +35,7 @@ std::unique_ptr<route::RemoteRuleSets> Runtime::makeRemoteRuleSets(const config:
     o.download_detour = d.download_detour.empty() ? cfg.finalOutbound() : d.download_detour;
     o.update_interval_ms = d.update_interval_ms;
     o.cache_path = d.cache_path;
+    o.cached = d.cached;
     sets.push_back(std::move(o));
   }
   if (sets.empty()) return nullptr;
@@ -124,6 +125,9 @@ Status Runtime::swapRuleSet(const std::string& tag, std::vector<rules::RuleSpec>
     return unexpected(why.empty() ? "the rules do not compile" : why);
   }
   cfg->engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+  for (auto& d : cfg->route.rule_set_defs) {
+    if (d.tag == tag) d.cached = true;  // the caller stores it in the cache next
+  }
   if (boot_config_ == nullptr && rule_set_root_) {
     router_->setState(route::RemoteRuleSets::deriveState(rule_set_root_, cfg->engine));
   }

@@ -393,7 +393,9 @@ bool HttpResponseParser::startBody() {
     }
     framing_ = Framing::Length;
     remaining_ = n;
-    body_.reserve(static_cast<size_t>(n));
+    // What the server announces is reserved only up to 1 MiB: a length alone must not make a
+    // router allocate the whole cap.
+    body_.reserve(static_cast<size_t>(std::min<uint64_t>(n, uint64_t{1} << 20)));
     state_ = n == 0 ? State::Done : State::Body;
     return true;
   }

@@ -75,16 +75,19 @@ void RemoteRuleSets::start(uint64_t missing_delay_ms, std::function<void()> on_m
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   for (auto& ep : entries_) {
     Entry& e = *ep;
-    auto c = rules::loadCachedRuleSet(e.o.cache_path);
-    // The same test as the config loader's: a copy for this URL and format that parses.
-    if (c && c->url == e.o.url && c->format == e.o.format &&
-        rules::parseRuleSetBytes(c->content, e.o.format, e.o.cache_path)) {
+    // The config loader parsed the cached copy (o.cached); only its metadata is needed here.
+    auto c = e.o.cached ? rules::loadCachedRuleSet(e.o.cache_path)
+                        : Result<rules::CachedRuleSet>(unexpected("not cached"));
+    if (c && c->url == e.o.url && c->format == e.o.format) {
       e.have_copy = true;
       e.etag = c->etag;
       e.last_modified = c->last_modified;
       e.fetched = c->fetched;
       int64_t due_s = c->fetched + static_cast<int64_t>(e.o.update_interval_ms / 1000);
       uint64_t delay = due_s <= now ? 0 : static_cast<uint64_t>(due_s - now) * 1000;
+      // A clock that was wrong at either time (routers without an RTC boot in 1970 until NTP
+      // runs) must not postpone the refresh beyond one interval.
+      delay = std::min(delay, e.o.update_interval_ms);
       LOG_INFO("rule-set %s: using the cached copy (%s, %s); next update in %llu s",
                e.o.tag.c_str(), e.o.cache_path.c_str(), ageText(c->fetched).c_str(),
                static_cast<unsigned long long>(delay / 1000));

@@ -37,6 +37,7 @@ struct RemoteRuleSetOptions {
   std::string download_detour;  // the outbound to download through
   uint64_t update_interval_ms = 86400000;
   std::string cache_path;
+  bool cached = false;          // the config loaded a valid cached copy (or a download stored one)
   uint32_t timeout_ms = 60000;  // one download, redirects included
 };
 

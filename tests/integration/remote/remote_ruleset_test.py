@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,9 @@ class RuleSetServer:
     makes it misbehave: "500" answers 500, "corrupt" serves garbage with 200, "chunked" sends
     bodies with chunked transfer coding. Records (path, if-none-match) per request."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         self.dir = tempfile.mkdtemp(prefix="veer-rs-srv-")
+        self.scheme = "https" if tls else "http"
         self.mode = ""
         self.requests = []
         server = self
@@ -83,12 +85,16 @@ class RuleSetServer:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls[0], tls[1])
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def url(self, name):
-        return "http://127.0.0.1:%d/%s" % (self.port, name)
+    def url(self, name, host="127.0.0.1"):
+        return "%s://%s:%d/%s" % (self.scheme, host, self.port, name)
 
     def put(self, name, data):
         mode = "wb" if isinstance(data, bytes) else "w"
@@ -115,6 +121,15 @@ def config(sets, rules, port=0):
     }
 
 
+def check_clean_exit(test, v):
+    """veer exits 0 on SIGTERM, with no sanitizer report (under `make test-asan`)."""
+    rc = v.stop()
+    log = v.logtext()
+    test.assertEqual(rc, 0, log[-3000:])
+    test.assertNotIn("AddressSanitizer", log)
+    test.assertNotIn("runtime error:", log)
+
+
 def wait_for(pred, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -134,7 +149,7 @@ class RemoteRuleSetTest(unittest.TestCase):
 
     def tearDown(self):
         for v in self.procs:
-            v.stop()
+            check_clean_exit(self, v)
         self.web.stop()
         self.srv.stop()
         shutil.rmtree(self.cache, ignore_errors=True)
@@ -376,6 +391,68 @@ class RemoteRuleSetTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertNotIn("remote rule-set", out)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def make_ca_and_server_cert(d):
+    """A CA and a server certificate for localhost/127.0.0.1 signed by it (openssl CLI)."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d,
+                       timeout=60)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=veer test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    return [os.path.join(d, n) for n in ("ca.pem", "srv.pem", "srv.key")]
+
+
+class RemoteRuleSetHttpsTest(unittest.TestCase):
+    """https:// rule sets through veer's TLS client; the test's own CA is trusted through
+    SSL_CERT_FILE (which replaces the system CAs, as in OpenSSL)."""
+
+    def setUp(self):
+        if not os.path.exists(os.path.join(h.SOURCE, "src", "tls", "client.h")):
+            self.skipTest("this build has no TLS client (src/tls)")
+        if shutil.which("openssl") is None:
+            self.skipTest("openssl CLI not found")
+        self.dir = tempfile.mkdtemp(prefix="veer-rs-tls-")
+        self.ca, cert, key = make_ca_and_server_cert(self.dir)
+        self.srv = RuleSetServer(tls=(cert, key))
+        self.srv.put("set.json", json_set("localhost"))
+        self.cache = os.path.join(self.dir, "cache")
+        self.procs = []
+
+    def tearDown(self):
+        for v in self.procs:
+            check_clean_exit(self, v)
+        self.srv.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self, url, env):
+        sets = [{"tag": "s", "type": "remote", "url": url}]
+        v = h.Veer(config(sets, [{"rule_set": ["s"], "outbound": "block"}]),
+                   env=dict({"VEER_RULE_SET_CACHE": self.cache}, **env))
+        self.procs.append(v)
+        return v
+
+    def test_https_with_own_ca(self):
+        v = self.start(self.srv.url("set.json", host="localhost"), {"SSL_CERT_FILE": self.ca})
+        self.assertIn("rule-set s: updated from https://localhost:%d/set.json" % self.srv.port,
+                      v.logtext())
+        s, code = h.socks5_connect(v.ports["mixed-in"], "localhost", 9)
+        s.close()
+        self.assertEqual(code, 2)
+
+    def test_https_untrusted_certificate_is_refused(self):
+        v = self.start(self.srv.url("set.json", host="localhost"), {"SSL_CERT_FILE": ""})
+        log = v.logtext()
+        self.assertRegex(log, r"rule-set s: update from https://\S+ failed: .*(certificate|verif)")
+        self.assertFalse(os.path.exists(os.path.join(self.cache, "s.cache")))
 
 
 if __name__ == "__main__":
