@@ -10,9 +10,8 @@ namespace veer::app {
 
 namespace {
 
-// Until veer has a TLS client, https:// rule-set URLs fail with a clear message (HttpGet says
-// so when no TLS step is given).
-outbound::TlsStep tlsStep() { return nullptr; }
+// https:// rule-set URLs: veer's TLS client, verified against the system CA store.
+outbound::TlsStep tlsStep() { return outbound::systemTlsStep(); }
 
 bool hasRemote(const config::Config& cfg) {
   for (const auto& d : cfg.route.rule_set_defs) {

@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "loop/defer.h"
 #include "loop/uv_util.h"
+#include "tls/client.h"
 
 #ifndef VEER_VERSION
 #define VEER_VERSION "0"
@@ -209,6 +210,23 @@ class HttpGetImpl : public HttpGet {
 };
 
 }  // namespace
+
+TlsStep systemTlsStep() {
+  return [](uv_loop_t* loop, const HttpUrl& url, conn::StreamPtr inner, uint32_t timeout_ms,
+            std::function<void(Result<conn::StreamPtr>)> done) -> std::function<void()> {
+    tls::TlsOptions o;
+    o.enabled = true;
+    o.alpn = {"http/1.1"};
+    auto cfg = tls::makeClientConfig(o, url.host);
+    if (!cfg) {
+      // Reported from the loop like any other failure; HttpGet ignores it once cancelled.
+      Error e = cfg.error();
+      loop::defer(loop, [done, e] { done(unexpected(e)); });
+      return [] {};
+    }
+    return tls::connect(loop, std::move(inner), *cfg, timeout_ms, std::move(done));
+  };
+}
 
 std::unique_ptr<HttpGet> HttpGet::start(uv_loop_t* loop, Outbound* via, HttpGetOptions opts,
                                         TlsStep tls, Done done) {

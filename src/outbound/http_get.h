@@ -44,6 +44,10 @@ using TlsStep = std::function<std::function<void()>(
     uv_loop_t* loop, const HttpUrl& url, conn::StreamPtr inner, uint32_t timeout_ms,
     std::function<void(Result<conn::StreamPtr>)> done)>;
 
+/// veer's TLS client (src/tls): the system CA store (or SSL_CERT_FILE / SSL_CERT_DIR, as Go
+/// programs), SNI and the name checked from the URL's host, ALPN http/1.1.
+TlsStep systemTlsStep();
+
 class HttpGet {
  public:
   using Done = std::function<void(Result<HttpGetResponse>)>;
