@@ -62,8 +62,12 @@ void Runtime::bootRemoteRuleSets(config::Config& cfg) {
   if (missing == 0) return;
   std::shared_ptr<dns::DnsRouter> dns;
   if (cfg.has_dns) {
+    // The DNS section as apply() builds it, without the FakeIP cache file (this router only
+    // resolves the download servers' names, and is gone before the real one starts).
     DiagList diags;
-    auto d = dns::DnsRouter::create(&loop_, cfg.dns, cfg.file, diags);
+    dns::DnsRouterOptions o;
+    o.rules = cfg.dns_rules;
+    auto d = dns::DnsRouter::create(&loop_, cfg.dns, cfg.file, diags, std::move(o));
     if (d) dns = std::shared_ptr<dns::DnsRouter>(std::move(*d));
   }
   boot_config_ = &cfg;
@@ -123,7 +127,21 @@ Status Runtime::swapRuleSet(const std::string& tag, std::vector<rules::RuleSpec>
     if (why.empty() && !engine) why = engine.error().message();
     return unexpected(why.empty() ? "the rules do not compile" : why);
   }
+  // DNS rules use the same rule sets: compile them again too, before anything is replaced.
+  std::shared_ptr<const dns::DnsRules> dns_rules;
+  if (cfg->dns_rules) {
+    dns_rules = cfg->dns_rules->withRuleSets(cfg->route.rule_sets, sources, diags);
+    if (!dns_rules) {
+      it->second = std::move(old);
+      return unexpected("the DNS rules do not compile with it");
+    }
+  }
   cfg->engine = std::shared_ptr<rules::RuleEngine>(std::move(*engine));
+  if (dns_rules) {
+    cfg->dns_rules = dns_rules;
+    const auto& st = router_->state();
+    if (boot_config_ == nullptr && st && st->dns) st->dns->setRules(dns_rules);
+  }
   for (auto& d : cfg->route.rule_set_defs) {
     if (d.tag == tag) d.cached = true;  // the caller stores it in the cache next
   }
