@@ -340,6 +340,35 @@ class RemoteRuleSetTest(unittest.TestCase):
         self.assertTrue(v.wait_log(r"rule-set s: updated", timeout=10, start=mark), v.logtext())
         self.assertTrue(wait_for(lambda: self.route(v, "localhost") == "direct", 3))
 
+    def test_dns_rules_follow_a_refreshed_set(self):
+        from dns_test import answers, query  # noqa: E402 (tests/integration/e2e)
+        self.srv.put("d.json", json_set("other.test"))
+        sets = [{"tag": "d", "type": "remote", "url": self.srv.url("d.json"),
+                 "update_interval": "1s"}]
+        cfg = config(sets, [{"inbound": ["dns-in"], "action": "hijack-dns"}])
+        cfg["inbounds"].append({"type": "direct", "tag": "dns-in", "listen": "127.0.0.1",
+                                "listen_port": 0})
+        cfg["dns"] = {"servers": [{"type": "hosts", "tag": "h",
+                                   "predefined": {"a.test": "10.1.2.3"}}],
+                      "rules": [{"rule_set": "d", "action": "reject"}],
+                      "final": "h", "disable_cache": True}
+        v = self.start(cfg)
+
+        def ask():
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.settimeout(2)
+            try:
+                u.sendto(query("a.test"), ("127.0.0.1", v.ports["dns-in"]))
+                return answers(u.recvfrom(4096)[0])[1:]
+            finally:
+                u.close()
+
+        self.assertEqual(ask(), (0, ["10.1.2.3"]))
+        mark = len(v.logtext())
+        self.srv.put("d.json", json_set("a.test"))
+        self.assertTrue(v.wait_log(r"rule-set d: updated", timeout=5, start=mark), v.logtext())
+        self.assertTrue(wait_for(lambda: ask()[0] == 5, 3), ask())  # REFUSED by the DNS rule
+
     def test_check(self):
         d = tempfile.mkdtemp(prefix="veer-rs-check-")
         env = dict(os.environ, **self.env)
