@@ -767,7 +767,9 @@ class Loader {
       failed_rule_sets_.insert(def.tag);
       return;
     }
-    def.cache_path = rules::ruleSetCachePath(rules::defaultRuleSetCacheDir(), def.tag);
+    // Beside the config, as every relative path in it (and experimental.cache_file's default).
+    def.cache_path =
+        rules::ruleSetCachePath(resolvePath(file_, rules::defaultRuleSetCacheDir()), def.tag);
     std::string why;
     auto c = rules::loadCachedRuleSet(def.cache_path);
     if (!c) {

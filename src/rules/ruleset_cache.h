@@ -28,8 +28,8 @@ struct CachedRuleSet {
   std::string content;
 };
 
-/// The default cache directory: "cache/rule-set" under the working directory (`veer run -D`),
-/// or $VEER_RULE_SET_CACHE when set.
+/// The cache directory: "cache/rule-set" (the config loader makes it relative to the config
+/// file's directory), or $VEER_RULE_SET_CACHE when set.
 std::string defaultRuleSetCacheDir();
 /// "<dir>/<tag>.cache", the tag percent-encoded where it is not [A-Za-z0-9._-] (tags such as
 /// "geosite-category-ai-!cn" or "a/b" stay one safe file name).

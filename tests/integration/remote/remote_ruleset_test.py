@@ -369,6 +369,34 @@ class RemoteRuleSetTest(unittest.TestCase):
         self.assertTrue(v.wait_log(r"rule-set d: updated", timeout=5, start=mark), v.logtext())
         self.assertTrue(wait_for(lambda: ask()[0] == 5, 3), ask())  # REFUSED by the DNS rule
 
+    def test_default_cache_directory_is_beside_the_config(self):
+        d = tempfile.mkdtemp(prefix="veer-rs-default-")
+        try:
+            self.srv.put("set.json", json_set("localhost"))
+            url = self.srv.url("set.json")
+            cfg = config([{"tag": "s", "type": "remote", "url": url}],
+                         [{"rule_set": "s", "outbound": "block"}])
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            env = {k: v for k, v in os.environ.items() if k != "VEER_RULE_SET_CACHE"}
+            # Run from another working directory: the cache still lands beside the config.
+            p = subprocess.Popen([h.VEER, "run", "-c", os.path.join(d, "config.json")],
+                                 cwd=self.cache, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            try:
+                path = os.path.join(d, "cache", "rule-set", "s.cache")
+                self.assertTrue(wait_for(lambda: os.path.exists(path), 10))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
+            self.assertEqual(os.listdir(self.cache), [])
+            r = subprocess.run([h.VEER, "check", "-c", os.path.join(d, "config.json")],
+                               capture_output=True, text=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertNotIn("no cached copy", r.stdout)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_check(self):
         d = tempfile.mkdtemp(prefix="veer-rs-check-")
         env = dict(os.environ, **self.env)
