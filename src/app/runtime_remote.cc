@@ -35,6 +35,7 @@ std::unique_ptr<route::RemoteRuleSets> Runtime::makeRemoteRuleSets(const config:
     o.update_interval_ms = d.update_interval_ms;
     o.cache_path = d.cache_path;
     o.cached = d.cached;
+    if (boot_config_ != nullptr) o.timeout_ms = 30000;  // the inbounds wait for these
     sets.push_back(std::move(o));
   }
   if (sets.empty()) return nullptr;
