@@ -253,7 +253,7 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
       }
     }
   }
-  auto state = buildState(*cfg, &loop_, resolver_.get(), dns);
+  auto state = rootForRuleSets(*cfg, buildState(*cfg, &loop_, resolver_.get(), dns));
   // Inbounds are rebuilt: the old listeners close first (libuv closes the fd at once), so the
   // new ones can bind the same ports. Connections already handed to the router keep running
   // on the old generation.
@@ -324,6 +324,7 @@ bool Runtime::apply(std::unique_ptr<config::Config> cfg) {
   inbounds_ = std::move(fresh);
   startControlApi(*cfg);
   config_ = std::move(cfg);
+  startRemoteRuleSets();
   // Retired inbounds are freed once libuv has run their close callbacks.
   loop::defer(&loop_, [this] { retired_.clear(); });
   return true;
@@ -380,6 +381,7 @@ void Runtime::stop() {
   for (auto& in : inbounds_) in->stop();
   api_.reset();
   router_->closeAll("shutdown");
+  remote_rule_sets_.reset();
   loop::closeHandle(&sigint_, nullptr);
   loop::closeHandle(&sigterm_, nullptr);
   loop::closeHandle(&sighup_, nullptr);
@@ -410,6 +412,7 @@ int Runtime::run() {
   if (!diags.empty()) std::fputs(config::formatDiags(diags).c_str(), stderr);
   resolver_ = std::make_unique<conn::SystemResolver>(&loop_);
   router_ = std::make_unique<route::Router>(&loop_);
+  bootRemoteRuleSets(*cfg);
   if (!apply(std::move(cfg))) {
     for (auto& in : inbounds_) in->stop();
     return 1;
@@ -437,6 +440,8 @@ int Runtime::run() {
   // Connections are closed; drop the router and outbounds, then let their handles close.
   inbounds_.clear();
   retired_.clear();
+  remote_rule_sets_.reset();
+  rule_set_root_.reset();
   router_.reset();
   resolver_.reset();
   uv_run(&loop_, UV_RUN_DEFAULT);

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "conn/host_resolver.h"
 #include "inbound/inbound.h"
+#include "route/remote_rule_set.h"
 #include "route/router.h"
 
 namespace veer::app {
@@ -33,6 +34,14 @@ class Runtime {
                                                        conn::HostResolver* resolver,
                                                        std::shared_ptr<dns::DnsRouter> dns);
 
+  // Remote rule sets (runtime_remote.cc).
+  void bootRemoteRuleSets(config::Config& cfg);
+  std::shared_ptr<route::RouteState> rootForRuleSets(const config::Config& cfg,
+                                                     std::shared_ptr<route::RouteState> state);
+  void startRemoteRuleSets();
+  Status swapRuleSet(const std::string& tag, std::vector<rules::RuleSpec> rules);
+  std::unique_ptr<route::RemoteRuleSets> makeRemoteRuleSets(const config::Config& cfg);
+
   std::string config_path_;
   uv_loop_t loop_{};
   std::unique_ptr<conn::SystemResolver> resolver_;
@@ -45,6 +54,11 @@ class Runtime {
   std::string log_output_;
   std::unique_ptr<ClashApi> api_;
   std::string api_key_;  // controller + secret of the running API
+  std::unique_ptr<route::RemoteRuleSets> remote_rule_sets_;
+  std::shared_ptr<route::RouteState> rule_set_root_;  // owns the outbounds derived states share
+  config::Config* boot_config_ = nullptr;             // the config before apply() (first downloads)
+  std::shared_ptr<route::RouteState> boot_state_;     // its outbounds, for the first downloads
+  bool boot_downloaded_ = false;  // the first downloads ran (retry the failed ones later)
 };
 
 }  // namespace veer::app

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <map>
 #include <mutex>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "outbound/shadowsocks_method.h"
 #include "rules/dsl.h"
 #include "rules/rule_json.h"
+#include "rules/ruleset_cache.h"
 #include "rules/ruleset_json.h"
 #include "rules/srs.h"
 
@@ -661,17 +663,11 @@ class Loader {
     }
     if (def.type.empty()) def.type = "local";
     if (def.type == "remote") {
-      r.error("type", "remote rule sets are not implemented by veer yet; download the file and "
-                      "use \"type\": \"local\"");
-      r.markUsed("url");
-      r.markUsed("download_detour");
-      r.markUsed("update_interval");
-      r.markUsed("format");
-      r.finish();
+      parseRemoteRuleSet(r, e, def);
       return;
     }
     if (def.type != "local") {
-      r.error("type", "unknown rule-set type \"" + def.type + "\" (local, inline)");
+      r.error("type", "unknown rule-set type \"" + def.type + "\" (local, remote, inline)");
       r.finish();
       return;
     }
@@ -727,12 +723,85 @@ class Loader {
     }
   }
 
-  void addRuleSet(const RuleSetDef& def, std::vector<rules::RuleSpec> rules) {
+  // A remote rule set: its fields, then its cached copy (if any) as its rules. No network here:
+  // `veer run` downloads (src/route/remote_rule_set.h); `veer check` validates what is cached.
+  void parseRemoteRuleSet(json::ObjectReader& r, const json::Value& e, RuleSetDef& def) {
+    size_t errors_before = d_.errorCount();
+    r.str("format", def.format);
+    if (!r.str("url", def.url)) r.error("url", "missing rule-set \"url\"");
+    if (r.str("download_detour", def.download_detour)) {
+      def.detour_pos = posOf(*e.find("download_detour"), file_, r.memberPath("download_detour"));
+    }
+    uint64_t ms = 0;
+    if (r.durationMs("update_interval", ms) && ms > 0) def.update_interval_ms = ms;
+    for (const char* f : {"http_client", "initial_path"}) {
+      if (const auto* fv = r.get(f)) {
+        r.errorAt(*fv, r.memberPath(f),
+                  std::string("rule-set field \"") + f + "\" is not implemented by veer");
+      }
+    }
+    r.finish();
+    if (def.url.empty() || d_.errorCount() > errors_before) {
+      failed_rule_sets_.insert(def.tag);
+      return;
+    }
+    std::string lower_url = def.url;
+    for (auto& ch : lower_url) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if ((lower_url.rfind("http://", 0) != 0 && lower_url.rfind("https://", 0) != 0) ||
+        lower_url.find("://") + 3 >= lower_url.size() || lower_url[lower_url.find("://") + 3] == '/') {
+      errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": url \"" + def.url +
+                                  "\" is not an http:// or https:// URL with a host");
+      failed_rule_sets_.insert(def.tag);
+      return;
+    }
+    if (def.format.empty()) def.format = rules::ruleSetFormatFromUrl(def.url);
+    if (def.format.empty()) {
+      errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": missing \"format\" (the URL does "
+                                  "not end in .json or .srs): \"source\" or \"binary\"");
+      failed_rule_sets_.insert(def.tag);
+      return;
+    }
+    if (def.format != "source" && def.format != "binary") {
+      errorAtPos(d_, def.pos, "rule-set \"" + def.tag + "\": unknown format \"" + def.format +
+                                  "\" for a remote rule set (source, binary)");
+      failed_rule_sets_.insert(def.tag);
+      return;
+    }
+    // Beside the config, as every relative path in it (and experimental.cache_file's default).
+    def.cache_path =
+        rules::ruleSetCachePath(resolvePath(file_, rules::defaultRuleSetCacheDir()), def.tag);
+    std::string why;
+    auto c = rules::loadCachedRuleSet(def.cache_path);
+    if (!c) {
+      why = c.error().code() == ENOENT ? "" : c.error().message();
+    } else if (c->url != def.url || c->format != def.format) {
+      why = "the cached copy was downloaded from another url or in another format";
+    } else {
+      auto spec = rules::parseRuleSetBytes(c->content, def.format, def.cache_path);
+      if (spec) {
+        def.cached = true;
+        addRuleSet(def, std::move(spec->rules));
+        return;
+      }
+      why = "the cached copy is invalid: " + spec.error().message();
+    }
+    d_.warning(def.pos.file, def.pos.line, def.pos.column, def.pos.path,
+               "remote rule-set \"" + def.tag + "\": " +
+                   (why.empty() ? "no cached copy yet (" + def.cache_path + ")" : why) +
+                   "; `veer run` downloads it from " + def.url +
+                   " before it starts routing, and rules that use it match nothing from it "
+                   "until a download succeeds",
+               "remote-rule-set-not-cached");
+    addRuleSet(def, {}, false);
+  }
+
+  void addRuleSet(const RuleSetDef& def, std::vector<rules::RuleSpec> rules,
+                  bool warn_empty = true) {
     if (cfg_.route.rule_sets.count(def.tag)) {
       errorAtPos(d_, def.pos, "duplicate rule-set tag \"" + def.tag + "\"", "duplicate-tag");
       return;
     }
-    if (rules.empty()) {
+    if (rules.empty() && warn_empty) {
       d_.warning(def.pos.file, def.pos.line, def.pos.column, def.pos.path,
                  "rule-set \"" + def.tag + "\" is empty: rules that use it match nothing from it",
                  "empty-rule-set");
@@ -817,6 +886,14 @@ class Loader {
       }
     }
     checkOutboundRefs(out_tags);
+    for (const auto& def : cfg_.route.rule_set_defs) {
+      if (!def.download_detour.empty() && !out_tags.count(def.download_detour)) {
+        errorAtPos(d_, def.detour_pos,
+                   "rule-set \"" + def.tag + "\": unknown download_detour outbound \"" +
+                       def.download_detour + "\"",
+                   "unknown-outbound");
+      }
+    }
     if (!cfg_.route.final_outbound.empty() && !out_tags.count(cfg_.route.final_outbound)) {
       errorAtPos(d_, cfg_.route.final_pos,
                  "route.final: unknown outbound \"" + cfg_.route.final_outbound + "\"",

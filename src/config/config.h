@@ -98,10 +98,18 @@ struct OutboundOptions {
 
 struct RuleSetDef {
   std::string tag;
-  std::string type;    // local | inline
-  std::string format;  // source | binary | dsl
+  std::string type;    // local | inline | remote
+  std::string format;  // source | binary | dsl (remote: source | binary)
   std::string path;
   rules::SourcePos pos;
+  // remote (src/route/remote_rule_set.h): downloaded through `download_detour` (default: the
+  // final outbound), cached in `cache_path`; the rules loaded are the cached copy's, if any.
+  std::string url;
+  std::string download_detour;
+  rules::SourcePos detour_pos;
+  uint64_t update_interval_ms = 86400000;  // sing-box default 1d
+  std::string cache_path;
+  bool cached = false;  // a valid cached copy was loaded
 };
 
 struct RouteOptions {

@@ -75,6 +75,11 @@ class DnsRouter final : public Resolver {
   // Resolver
   uint64_t lookup(const std::string& name, Strategy s, Callback cb) override;
   void cancel(uint64_t id) override;
+  /// Replaces the rules with the same rules compiled against refreshed rule sets
+  /// (DnsRules::withRuleSets of the current ones: same specs, so the per-rule actions hold).
+  void setRules(std::shared_ptr<const DnsRules> rules) {
+    if (rules && rules_ && rules->size() == rules_->size()) rules_ = std::move(rules);
+  }
   uint64_t exchange(std::vector<uint8_t> query, ExchangeCallback cb) override;
 
   /// lookup() with the inbound known to rules. Strategy::AsIs means the configured default.

@@ -61,6 +61,14 @@ class DnsRules {
   static std::shared_ptr<const DnsRules> compile(Parsed parsed, const rules::RuleSetMap& rule_sets,
                                                  const rules::GeoSources& geo, DiagList& diags);
 
+  /// The same rules compiled again against other rule-set contents (a remote rule set was
+  /// refreshed). Null when that fails (errors in `diags`).
+  std::shared_ptr<const DnsRules> withRuleSets(const rules::RuleSetMap& rule_sets,
+                                               const rules::GeoSources& geo,
+                                               DiagList& diags) const {
+    return compile(Parsed{specs_, outbound_, outer_invert_}, rule_sets, geo, diags);
+  }
+
   /// The first rule at or after `start` that matches `q`, or nullopt.
   std::optional<Match> match(const QueryInfo& q, size_t start = 0) const;
 

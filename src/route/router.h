@@ -25,7 +25,8 @@ namespace veer::route {
 
 /// One configuration generation: outbounds, rules, defaults. Immutable once built; live
 /// connections keep the generation they started with (shared_ptr), so a reload never pulls an
-/// outbound from under a connection.
+/// outbound from under a connection. (A field added here must also be copied by
+/// RemoteRuleSets::deriveState, remote_rule_set.cc.)
 struct RouteState {
   // Declared first so that they outlive the outbounds that use them.
   std::shared_ptr<dns::DnsRouter> dns;                 // the `dns` section (hijack-dns, FakeIP)
