@@ -494,7 +494,9 @@ void DohTransport::onConnected(Conn* c, Result<conn::StreamPtr> r) {
 }
 
 void DohTransport::send(Conn* c, uint64_t id) {
-  Pending& p = pending_.at(id);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending& p = it->second;
   std::vector<uint8_t> msg = p.query;
   setId(msg, 0);  // RFC 8484 §4.1: ID 0 keeps answers cacheable by HTTP caches
   std::string req = buildDohRequest(opts_.host_header, opts_.path, opts_.headers,
@@ -519,8 +521,9 @@ void DohTransport::onRead(Conn* c, int status, const char* data, size_t len) {
       onResponse(c);
       return;
     }
-    Pending& p = pending_.at(id);
-    if (status == UV_EOF && c->reader.empty() && p.sends < 2) {
+    auto pit = pending_.find(id);
+    if (status == UV_EOF && c->reader.empty() && pit != pending_.end() && pit->second.sends < 2) {
+      Pending& p = pit->second;
       // The server closed a keep-alive connection as we sent on it: try a new one.
       LOG_DEBUG("%s: connection closed before the answer; sending again", where().c_str());
       p.sent = false;
