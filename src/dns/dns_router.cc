@@ -559,7 +559,8 @@ bool DnsRouter::makeRemote(json::ObjectReader& r, bool https, RemoteServerOption
   if (https) {
     // veer speaks HTTP/1.1 only: offer exactly that unless the config says otherwise.
     if (std::find(topt.alpn.begin(), topt.alpn.end(), "h2") != topt.alpn.end()) {
-      r.error("tls", "DNS over HTTPS uses HTTP/1.1 in veer: HTTP/2 (alpn \"h2\") is not implemented");
+      r.error("tls",
+              "DNS over HTTPS uses HTTP/1.1 in veer: HTTP/2 (alpn \"h2\") is not implemented");
       return false;
     }
     if (topt.alpn.empty()) topt.alpn.push_back("http/1.1");

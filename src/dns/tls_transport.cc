@@ -258,7 +258,8 @@ void DotTransport::connect() {
   ++connections_opened_;
   LOG_DEBUG("%s: connecting", where().c_str());
   connector_ = std::make_unique<Connector>(
-      loop_, opts_, deferrer_.get(), [this](Result<conn::StreamPtr> r) { onConnected(std::move(r)); });
+      loop_, opts_, deferrer_.get(),
+      [this](Result<conn::StreamPtr> r) { onConnected(std::move(r)); });
   connector_->start();
 }
 
@@ -278,7 +279,8 @@ void DotTransport::onConnected(Result<conn::StreamPtr> r) {
   inflight_.clear();
   last_active_ = uv_now(loop_);
   LOG_DEBUG("%s: connected (%s)", where().c_str(), tls::versionOf(*stream_).c_str());
-  stream_->readStart([this](int status, const char* data, size_t len) { onRead(status, data, len); });
+  stream_->readStart(
+      [this](int status, const char* data, size_t len) { onRead(status, data, len); });
   std::vector<uint64_t> ids;
   for (const auto& [id, p] : pending_) {
     if (!p.sent) ids.push_back(id);
@@ -533,7 +535,8 @@ void DohTransport::onRead(Conn* c, int status, const char* data, size_t len) {
       pump();
       return;
     }
-    std::string why = status == UV_EOF ? c->reader.error() : lostError(status, c->stream.get()).message();
+    std::string why = status == UV_EOF ? c->reader.error()
+                                       : lostError(status, c->stream.get()).message();
     c->current = 0;
     drop(c, "");
     complete(id, unexpected(Error(where() + ": " + why)));

@@ -79,7 +79,8 @@ TEST(DohCodec, BodyUntilCloseEndsAtFinish) {
 }
 
 TEST(DohCodec, InterimResponseSkipped) {
-  std::string resp = "HTTP/1.1 100 Continue\r\n\r\n" + kHead + "Content-Length: " + kLen + "\r\n\r\n" + kMsg;
+  std::string resp =
+      "HTTP/1.1 100 Continue\r\n\r\n" + kHead + "Content-Length: " + kLen + "\r\n\r\n" + kMsg;
   DohResponseReader r;
   EXPECT_EQ(feedBytewise(r, resp), State::Done);
   EXPECT_EQ(body(r), kMsg);
@@ -101,12 +102,13 @@ TEST(DohCodec, BadStatus) {
 
 TEST(DohCodec, WrongContentType) {
   DohResponseReader r;
-  EXPECT_EQ(feedAll(r, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + kLen + "\r\n\r\n" +
-                           kMsg),
+  EXPECT_EQ(feedAll(r, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + kLen +
+                           "\r\n\r\n" + kMsg),
             State::Bad);
   EXPECT_NE(r.error().find("text/html"), std::string::npos) << r.error();
   DohResponseReader none;
-  EXPECT_EQ(feedAll(none, "HTTP/1.1 200 OK\r\nContent-Length: " + kLen + "\r\n\r\n" + kMsg), State::Bad);
+  EXPECT_EQ(feedAll(none, "HTTP/1.1 200 OK\r\nContent-Length: " + kLen + "\r\n\r\n" + kMsg),
+            State::Bad);
 }
 
 TEST(DohCodec, TruncatedBody) {
@@ -156,7 +158,8 @@ TEST(DohCodec, BodyTooLarge) {
 
 TEST(DohCodec, ExcessBytesAfterResponse) {
   DohResponseReader r;
-  EXPECT_EQ(feedAll(r, kHead + "Content-Length: " + kLen + "\r\n\r\n" + kMsg + "HTTP/1.1"), State::Done);
+  EXPECT_EQ(feedAll(r, kHead + "Content-Length: " + kLen + "\r\n\r\n" + kMsg + "HTTP/1.1"),
+            State::Done);
   EXPECT_EQ(r.excess(), 8u);
   r.reset();
   EXPECT_EQ(r.state(), State::NeedMore);

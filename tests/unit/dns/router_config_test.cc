@@ -146,7 +146,8 @@ TEST_F(DnsConfigTest, TlsAndHttpsServerErrors) {
       {"type": "https", "tag": "g", "server": "1.1.1.1", "path": "dns-query"},
       {"type": "tls", "tag": "h", "server": "1.1.1.1", "detour": "proxy"},
       {"type": "tls", "tag": "i", "server": "1.1.1.1", "tls": {"utls": {"enabled": true}}},
-      {"type": "tls", "tag": "j", "server": "1.1.1.1", "tls": {"certificate_path": "/nonexistent/ca.pem"}},
+      {"type": "tls", "tag": "j", "server": "1.1.1.1",
+       "tls": {"certificate_path": "/nonexistent/ca.pem"}},
       {"tag": "k", "address": "tls://1.1.1.1:99999"}
     ]
   })");

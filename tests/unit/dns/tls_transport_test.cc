@@ -349,7 +349,8 @@ TEST_F(TlsTransportTest, DohAnswersKeepsAliveAndRejectsMalformedResponses) {
   }
   EXPECT_EQ(remote()->connectionsOpened(), 2u);
   for (auto [name, want] : {std::pair{"bad-status.example", "HTTP status 500"},
-                            std::pair{"wrong-type.example", "unexpected Content-Type \"text/html\""},
+                            std::pair{"wrong-type.example",
+                                      "unexpected Content-Type \"text/html\""},
                             std::pair{"truncated.example", "(truncated)"}}) {
     auto r = lookup(name, Strategy::Ipv4Only);
     ASSERT_FALSE(r.has_value()) << name;
