@@ -1,5 +1,6 @@
 #include "config/config.h"
 #include "tls/client.h"
+#include "tls/options_json.h"
 
 #include <algorithm>
 #include <cctype>
@@ -429,62 +430,9 @@ class Loader {
     }
   }
 
-  // The outbound `tls` object (sing-box option/tls.go OutboundTLSOptions), the client fields
-  // veer implements; the rest is an error when present.
+  // The outbound `tls` object (tls/options_json.h, shared with the DNS tls/https servers).
   void parseTls(json::ObjectReader& parent, const json::Value& v, OutboundOptions& out) {
-    json::ObjectReader r(v, parent.memberPath("tls"), file_, d_);
-    if (!r.ok()) return;
-    tls::TlsOptions& t = out.tls;
-    r.boolean("enabled", t.enabled);
-    r.boolean("disable_sni", t.disable_sni);
-    r.str("server_name", t.server_name);
-    r.boolean("insecure", t.insecure);
-    r.strList("alpn", t.alpn);
-    static const std::set<std::string> versions = {"1.0", "1.1", "1.2", "1.3"};
-    for (const char* f : {"min_version", "max_version"}) {
-      std::string val;
-      if (r.str(f, val)) {
-        if (!versions.count(val)) {
-          r.error(f, std::string("unknown TLS version \"") + val + "\" (1.0, 1.1, 1.2, 1.3)");
-        }
-        (std::string_view(f) == "min_version" ? t.min_version : t.max_version) = val;
-      }
-    }
-    std::vector<std::string> cert_lines;
-    if (r.strList("certificate", cert_lines)) {
-      std::string pem;
-      for (const auto& l : cert_lines) pem += l + "\n";
-      t.certificate.push_back(std::move(pem));
-    }
-    r.str("certificate_path", t.certificate_path);
-    if (t.enabled) {
-      // Built here so that `veer check` reports an unreadable CA file or a bad version range.
-      auto c = tls::makeClientConfig(t, out.server);
-      if (!c) {
-        r.errorAt(v, parent.memberPath("tls"), c.error().message());
-      } else {
-        out.tls_config = *c;
-      }
-    }
-    for (const char* f : {"cipher_suites", "curve_preferences", "certificate_public_key_sha256",
-                          "client_certificate", "client_certificate_path", "client_key",
-                          "client_key_path", "fragment", "fragment_fallback_delay",
-                          "record_fragment", "kernel_tx", "kernel_rx"}) {
-      if (const auto* fv = r.get(f)) {
-        r.errorAt(*fv, r.memberPath(f),
-                  std::string("tls field \"") + f + "\" is not implemented by veer");
-      }
-    }
-    // Sub-objects that only matter when enabled: configs often carry them switched off.
-    for (const char* f : {"ech", "utls", "reality"}) {
-      const json::Value* fv = r.get(f);
-      if (fv == nullptr) continue;
-      const json::Value* en = fv->isObject() ? fv->find("enabled") : nullptr;
-      if (en != nullptr && en->isBool() && !en->b) continue;
-      r.errorAt(*fv, r.memberPath(f),
-                std::string("tls \"") + f + "\" is not implemented by veer");
-    }
-    r.finish();
+    if (auto c = tls::parseTlsObject(parent, v, out.server, out.tls)) out.tls_config = c;
   }
 
   // sing-box option/shadowsocks.go: server, server_port, method, password, network; the AEAD

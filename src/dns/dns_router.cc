@@ -4,8 +4,11 @@
 #include <limits>
 #include <random>
 
+#include <strings.h>
+
 #include "base/log.h"
 #include "dns/cares_transport.h"
+#include "tls/options_json.h"
 
 namespace veer::dns {
 
@@ -58,6 +61,39 @@ std::optional<Rcode> parseRcodeName(std::string_view s) {
 std::optional<SocketAddress> parseHostPort(std::string_view text, uint16_t default_port) {
   if (auto ip = IpAddress::parse(text)) return SocketAddress(*ip, default_port);
   return SocketAddress::parse(text);
+}
+
+// "host", "host:853", "1.2.3.4:853", "[::1]:853", "::1" (a bare IPv6 address takes no port).
+bool parseAuthority(std::string_view text, uint16_t default_port, std::string& host,
+                    uint16_t& port) {
+  port = default_port;
+  if (text.empty()) return false;
+  if (text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(text.substr(1, close - 1));
+    text.remove_prefix(close + 1);
+    if (text.empty()) return IpAddress::parse(host).has_value();
+    if (text.front() != ':') return false;
+    text.remove_prefix(1);
+  } else if (std::count(text.begin(), text.end(), ':') > 1) {
+    host = std::string(text);
+    return IpAddress::parse(host).has_value();
+  } else {
+    auto colon = text.find(':');
+    host = std::string(text.substr(0, colon));
+    if (colon == std::string_view::npos) return !host.empty();
+    text.remove_prefix(colon + 1);
+  }
+  if (host.empty() || text.empty() || text.size() > 5) return false;
+  uint32_t p = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p == 0 || p > 65535) return false;
+  port = static_cast<uint16_t>(p);
+  return true;
 }
 
 }  // namespace
@@ -176,6 +212,7 @@ bool DnsRouter::parse(const json::Value& dns, const std::string& file, DiagList&
       }
     }
   }
+  bindResolvers(diags);
   const json::Value* rules_json = r.get("rules");
   if (r.str("final", final_)) {
     if (!by_tag_.count(final_)) r.error("final", "unknown DNS server \"" + final_ + "\"");
@@ -366,7 +403,50 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
       return addTransport(TransportPtr(new HostsTransport(tag, std::move(entries))), r, diags);
     }
     if (type == "fakeip") return makeFakeIp(nullptr, r);
-    if (type == "tls" || type == "https" || type == "quic" || type == "h3" || type == "dhcp" ||
+    if (type == "tls" || type == "https") {
+      bool https = type == "https";
+      RemoteServerOptions ro;
+      ro.tag = tag;
+      ro.port = https ? 443 : 853;
+      r.str("server", ro.server);
+      r.u16("server_port", ro.port);
+      if (ro.server.empty()) {
+        r.error("server", "missing \"server\"");
+        return false;
+      }
+      if (https) {
+        if (r.str("path", ro.path) && (ro.path.empty() || ro.path[0] != '/')) {
+          r.error("path", "path must start with \"/\"");
+          return false;
+        }
+        if (ro.path.empty()) ro.path = "/dns-query";
+        if (const json::Value* hv = r.get("headers")) {
+          if (!hv->isObject()) {
+            r.error("headers", "expected an object of header names to values");
+            return false;
+          }
+          for (const auto& m : hv->members) {
+            if (!m.value.isString()) {
+              r.errorAt(m.value, r.memberPath("headers") + "." + m.key, "expected a string");
+              return false;
+            }
+            ro.headers.emplace_back(m.key, m.value.str);
+          }
+        }
+      }
+      for (const char* f : {"detour", "bind_interface", "inet4_bind_address",
+                            "inet6_bind_address", "routing_mark", "connect_timeout",
+                            "tcp_fast_open", "tcp_multi_path", "fallback_delay", "netns",
+                            "domain_strategy", "network_strategy"}) {
+        if (const json::Value* fv = r.get(f)) {
+          r.errorAt(*fv, r.memberPath(f),
+                    std::string("DNS server field \"") + f + "\" is not implemented by veer");
+        }
+      }
+      return makeRemote(r, https, std::move(ro), "server", r.get("tls"), r.get("domain_resolver"),
+                        diags);
+    }
+    if (type == "quic" || type == "h3" || type == "dhcp" ||
         type == "tailscale" || type == "resolved") {
       r.error("type", "DNS server type \"" + type + "\" is not implemented in veer yet");
       return false;
@@ -396,8 +476,14 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
   if (r.str("strategy", s)) {
     r.error("strategy", "per-server strategy is not implemented; use dns.strategy");
   }
-  if (r.str("address_resolver", s) || r.str("detour", s) || r.str("address_strategy", s)) {
-    r.error("address", "address_resolver, address_strategy and detour are not implemented");
+  // address_resolver is used by tls:// and https:// servers given by name (and harmless on
+  // servers given by address, as in sing-box).
+  const json::Value* address_resolver = r.get("address_resolver");
+  for (const char* f : {"detour", "address_strategy", "address_fallback_delay"}) {
+    if (const json::Value* fv = r.get(f)) {
+      r.errorAt(*fv, r.memberPath(f),
+                std::string("DNS server field \"") + f + "\" is not implemented by veer");
+    }
   }
   if (address == "local") {
     co.mode = CaresOptions::Mode::System;
@@ -427,6 +513,24 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
     }
     return addTransport(TransportPtr(new RcodeTransport(tag, *rc)), r, diags);
   }
+  if (scheme == "tls" || scheme == "https") {
+    bool https = scheme == "https";
+    RemoteServerOptions ro;
+    ro.tag = tag;
+    std::string_view authority = rest;
+    if (https) {
+      auto slash = rest.find('/');
+      authority = rest.substr(0, slash);
+      ro.path = slash == std::string_view::npos ? "/dns-query" : std::string(rest.substr(slash));
+    } else if (!authority.empty() && authority.back() == '/') {
+      authority.remove_suffix(1);
+    }
+    if (!parseAuthority(authority, https ? 443 : 853, ro.server, ro.port)) {
+      r.error("address", "bad server address \"" + address + "\"");
+      return false;
+    }
+    return makeRemote(r, https, std::move(ro), "address", nullptr, address_resolver, diags);
+  }
   if (scheme != "udp" && scheme != "tcp") {
     r.error("address", "DNS server scheme \"" + scheme + "\" is not implemented in veer yet");
     return false;
@@ -440,6 +544,122 @@ bool DnsRouter::parseServer(json::ObjectReader& r, size_t index, const json::Val
   co.mode = scheme == "udp" ? CaresOptions::Mode::Udp : CaresOptions::Mode::Tcp;
   co.servers.push_back(*sa);
   return makeCares("address");
+}
+
+bool DnsRouter::makeRemote(json::ObjectReader& r, bool https, RemoteServerOptions ro,
+                           const char* key, const json::Value* tls_json,
+                           const json::Value* resolver, DiagList& diags) {
+  tls::TlsOptions topt;
+  topt.enabled = true;
+  if (tls_json != nullptr) {
+    size_t before = diags.errorCount();
+    ro.tls = tls::parseTlsObject(r, *tls_json, ro.server, topt, /*force_enabled=*/true);
+    if (diags.errorCount() != before || !ro.tls) return false;
+  }
+  if (https) {
+    // veer speaks HTTP/1.1 only: offer exactly that unless the config says otherwise.
+    if (std::find(topt.alpn.begin(), topt.alpn.end(), "h2") != topt.alpn.end()) {
+      r.error("tls",
+              "DNS over HTTPS uses HTTP/1.1 in veer: HTTP/2 (alpn \"h2\") is not implemented");
+      return false;
+    }
+    if (topt.alpn.empty()) topt.alpn.push_back("http/1.1");
+    ro.tls = nullptr;
+  }
+  if (!ro.tls) {
+    auto c = tls::makeClientConfig(topt, ro.server);
+    if (!c) {
+      r.error(tls_json ? "tls" : key, c.error().message());
+      return false;
+    }
+    ro.tls = *c;
+  }
+  std::string resolver_tag;
+  if (resolver != nullptr) {
+    // sing-box: a tag, or an object with `server` (and `strategy`, which veer ignores: both
+    // families are asked and tried in turn).
+    const json::Value* tv = resolver->isObject() ? resolver->find("server") : resolver;
+    if (tv == nullptr || !tv->isString() || tv->str.empty()) {
+      r.errorAt(*resolver,
+                r.memberPath(std::string_view(key) == "address" ? "address_resolver"
+                                                                : "domain_resolver"),
+                "expected the tag of a DNS server");
+      return false;
+    }
+    resolver_tag = tv->str;
+  }
+  if (auto ip = IpAddress::parse(ro.server)) {
+    ro.addresses.emplace_back(*ip, ro.port);
+  } else if (resolver_tag.empty()) {
+    r.error(key, "server \"" + ro.server + "\" is a domain name: name the DNS server that resolves "
+                 "it in " + (std::string_view(key) == "address" ? "\"address_resolver\""
+                                                                 : "\"domain_resolver\""));
+    return false;
+  }
+  if (https) {
+    std::string host;
+    for (auto it = ro.headers.begin(); it != ro.headers.end(); ++it) {
+      if (strcasecmp(it->first.c_str(), "host") == 0) {
+        host = it->second;
+        ro.headers.erase(it);
+        break;
+      }
+    }
+    if (host.empty()) {
+      host = tls::sniOf(*ro.tls);
+      if (host.empty()) host = ro.server;
+      if (host.find(':') != std::string::npos) host = "[" + host + "]";
+      if (ro.port != 443) host += ":" + std::to_string(ro.port);
+    }
+    ro.host_header = host;
+  }
+  ro.query_timeout_ms = options_.upstream_timeout_ms * options_.upstream_tries + 1000;
+  ro.idle_timeout_ms = options_.remote_idle_timeout_ms;
+  TransportPtr t = https ? DohTransport::create(loop_, std::move(ro))
+                         : DotTransport::create(loop_, std::move(ro));
+  auto* remote = static_cast<RemoteTransport*>(t.get());
+  if (!addTransport(std::move(t), r, diags)) return false;
+  if (!resolver_tag.empty()) {
+    resolver_bindings_.push_back(
+        {remote, resolver_tag, resolver,
+         r.memberPath(std::string_view(key) == "address" ? "address_resolver" : "domain_resolver"),
+         r.file()});
+  }
+  return true;
+}
+
+void DnsRouter::bindResolvers(DiagList& diags) {
+  std::unordered_map<Transport*, std::string> resolver_of;
+  for (const auto& b : resolver_bindings_) resolver_of[b.transport] = b.tag;
+  for (const auto& b : resolver_bindings_) {
+    auto err = [&](const std::string& msg) {
+      diags.error(b.file, b.value->pos.line, b.value->pos.column, b.path, msg, "unknown-server");
+    };
+    Transport* t = server(b.tag);
+    if (t == nullptr) {
+      err("unknown DNS server \"" + b.tag + "\"");
+      continue;
+    }
+    // The chain of resolvers must end in a server that needs none.
+    Transport* cur = t;
+    bool loop = false;
+    for (size_t steps = 0; steps <= resolver_bindings_.size(); ++steps) {
+      if (cur == b.transport) {
+        loop = true;
+        break;
+      }
+      auto it = resolver_of.find(cur);
+      if (it == resolver_of.end()) break;
+      cur = server(it->second);
+      if (cur == nullptr) break;
+    }
+    if (loop) {
+      err("DNS server \"" + b.transport->tag() + "\" would resolve its own name through \"" +
+          b.tag + "\" (a loop)");
+      continue;
+    }
+    b.transport->setResolver(t);
+  }
 }
 
 void DnsRouter::bindRules(const json::Value* rules_json, const std::string& file,

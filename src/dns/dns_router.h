@@ -25,6 +25,7 @@
 #include "dns/fakeip.h"
 #include "dns/message.h"
 #include "dns/resolver.h"
+#include "dns/tls_transport.h"
 #include "dns/transport.h"
 #include "dns/uv_handles.h"
 
@@ -45,6 +46,8 @@ struct DnsRouterOptions {
   /// `local` servers: resolv.conf path and port override (tests; "" / 0 = the system's).
   std::string local_resolv_conf;
   uint16_t local_port = 0;
+  /// tls/https servers: a connection without queries is closed after this long.
+  uint32_t remote_idle_timeout_ms = 30'000;
 };
 
 class DnsRouter final : public Resolver {
@@ -131,6 +134,11 @@ class DnsRouter final : public Resolver {
                    DiagList& diags);
   void bindRules(const json::Value* rules_json, const std::string& file, DiagList& diags);
   bool addTransport(TransportPtr t, json::ObjectReader& r, DiagList& diags);
+  // tls and https servers (tls_transport.h); `resolver` is the domain_resolver /
+  // address_resolver member (null when absent).
+  bool makeRemote(json::ObjectReader& r, bool https, RemoteServerOptions ro, const char* key,
+                  const json::Value* tls, const json::Value* resolver, DiagList& diags);
+  void bindResolvers(DiagList& diags);
 
   Route selectRoute(std::string_view name, uint16_t type, const Context& ctx) const;
   uint64_t newOp();
@@ -163,6 +171,13 @@ class DnsRouter final : public Resolver {
   bool independent_cache_ = false;
   std::optional<ClientSubnet> client_subnet_;
   std::unordered_map<std::string, ClientSubnet> server_subnet_;  // legacy per-server field
+  struct ResolverBinding {
+    RemoteTransport* transport;
+    std::string tag;             // the resolver's
+    const json::Value* value;    // where it is named, for errors
+    std::string path, file;
+  };
+  std::vector<ResolverBinding> resolver_bindings_;
   std::unique_ptr<ReverseMap> reverse_;
   Cache cache_;
   Coalescer coalescer_;

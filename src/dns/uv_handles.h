@@ -26,6 +26,7 @@ class UvTimer {
   /// The timer no longer keeps the loop alive (uv_unref): for work that may be skipped when
   /// everything else has stopped (a debounced save also done at shutdown).
   void unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&handle_)); }
+  void ref() { uv_ref(reinterpret_cast<uv_handle_t*>(&handle_)); }
 
  private:
   UvTimer(uv_loop_t* loop, std::function<void()> on_fire);

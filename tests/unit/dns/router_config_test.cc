@@ -66,7 +66,7 @@ TEST_F(DnsConfigTest, ErrorsCarryPathsAndAreAllReported) {
   auto d = reject(R"({
     "servers": [
       {"type": "udp", "tag": "u", "server": "127.0.0.1", "bogus": 1},
-      {"type": "https", "tag": "doh", "server": "1.1.1.1"},
+      {"type": "quic", "tag": "doq", "server": "1.1.1.1"},
       {"tag": "x", "address": "udp://dns.example"},
       {"type": "udp", "tag": "u", "server": "127.0.0.2"}
     ],
@@ -78,7 +78,7 @@ TEST_F(DnsConfigTest, ErrorsCarryPathsAndAreAllReported) {
     "strategy": "fastest"
   })");
   EXPECT_TRUE(mentions(d, "unknown field \"bogus\" at dns.servers[0]")) << describe(d);
-  EXPECT_TRUE(mentions(d, "\"https\" is not implemented")) << describe(d);
+  EXPECT_TRUE(mentions(d, "\"quic\" is not implemented")) << describe(d);
   EXPECT_TRUE(mentions(d, "dns.servers[2].address")) << describe(d);
   EXPECT_TRUE(mentions(d, "duplicate DNS server tag")) << describe(d);
   EXPECT_TRUE(mentions(d, "unknown DNS server \"missing\"")) << describe(d);
@@ -86,6 +86,86 @@ TEST_F(DnsConfigTest, ErrorsCarryPathsAndAreAllReported) {
   EXPECT_TRUE(mentions(d, "unknown DNS server \"nope\"")) << describe(d);
   EXPECT_TRUE(mentions(d, "unknown strategy")) << describe(d);
   EXPECT_GE(d.errorCount(), 9u);
+}
+
+TEST_F(DnsConfigTest, TlsAndHttpsServers) {
+  auto* r = makeRouter(R"({
+    "servers": [
+      {"type": "tls", "tag": "dot", "server": "1.1.1.1"},
+      {"type": "tls", "tag": "dot6", "server": "2606:4700:4700::1111", "server_port": 8853,
+       "tls": {"server_name": "one.one.one.one", "min_version": "1.2"}},
+      {"type": "https", "tag": "doh", "server": "1.1.1.1", "path": "/q",
+       "headers": {"Host": "cloudflare-dns.com", "X-A": "b"}, "tls": {"insecure": true}},
+      {"type": "tls", "tag": "named", "server": "dns.example", "domain_resolver": "h"},
+      {"type": "https", "tag": "named2", "server": "dns.example",
+       "domain_resolver": {"server": "dot", "strategy": "ipv4_only"}},
+      {"type": "hosts", "tag": "h", "predefined": {"dns.example": "192.0.2.1"}},
+      {"tag": "ldot", "address": "tls://9.9.9.9"},
+      {"tag": "ldot2", "address": "tls://[::1]:8853"},
+      {"tag": "ldoh", "address": "https://9.9.9.9/dns-query"},
+      {"tag": "ldoh2", "address": "https://dns.example:8443/custom", "address_resolver": "h"}
+    ]
+  })");
+  ASSERT_NE(r, nullptr);
+  for (const char* tag : {"dot", "dot6", "doh", "named", "named2", "ldot", "ldot2", "ldoh",
+                          "ldoh2"}) {
+    auto* t = dynamic_cast<RemoteTransport*>(r->server(tag));
+    ASSERT_NE(t, nullptr) << tag;
+  }
+  auto opts = [&](const char* tag) {
+    return dynamic_cast<RemoteTransport*>(r->server(tag))->options();
+  };
+  EXPECT_EQ(opts("dot").port, 853);
+  EXPECT_EQ(opts("dot6").port, 8853);
+  EXPECT_EQ(opts("doh").port, 443);
+  EXPECT_EQ(opts("doh").path, "/q");
+  EXPECT_EQ(opts("doh").host_header, "cloudflare-dns.com");
+  ASSERT_EQ(opts("doh").headers.size(), 1u);  // Host went into host_header
+  EXPECT_EQ(tls::sniOf(*opts("dot6").tls), "one.one.one.one");
+  EXPECT_EQ(tls::expectedNameOf(*opts("dot").tls), "1.1.1.1");
+  EXPECT_EQ(opts("named").resolver, r->server("h"));
+  EXPECT_EQ(opts("named2").resolver, r->server("dot"));
+  EXPECT_TRUE(opts("named").addresses.empty());
+  EXPECT_EQ(opts("ldot2").port, 8853);
+  EXPECT_EQ(opts("ldot2").server, "::1");
+  EXPECT_EQ(opts("ldoh").path, "/dns-query");
+  EXPECT_EQ(opts("ldoh2").path, "/custom");
+  EXPECT_EQ(opts("ldoh2").host_header, "dns.example:8443");
+  EXPECT_EQ(opts("ldoh2").resolver, r->server("h"));
+}
+
+TEST_F(DnsConfigTest, TlsAndHttpsServerErrors) {
+  auto d = reject(R"({
+    "servers": [
+      {"type": "tls", "tag": "a", "server": "dns.example"},
+      {"tag": "b", "address": "https://dns.example/dns-query"},
+      {"type": "tls", "tag": "c", "server": "x.example", "domain_resolver": "nope"},
+      {"type": "tls", "tag": "d", "server": "d.example", "domain_resolver": "e"},
+      {"type": "https", "tag": "e", "server": "e.example", "domain_resolver": "d"},
+      {"type": "https", "tag": "f", "server": "1.1.1.1", "tls": {"alpn": ["h2"]}},
+      {"type": "https", "tag": "g", "server": "1.1.1.1", "path": "dns-query"},
+      {"type": "tls", "tag": "h", "server": "1.1.1.1", "detour": "proxy"},
+      {"type": "tls", "tag": "i", "server": "1.1.1.1", "tls": {"utls": {"enabled": true}}},
+      {"type": "tls", "tag": "j", "server": "1.1.1.1",
+       "tls": {"certificate_path": "/nonexistent/ca.pem"}},
+      {"tag": "k", "address": "tls://1.1.1.1:99999"}
+    ]
+  })");
+  EXPECT_TRUE(mentions(d, "\"dns.example\" is a domain name: name the DNS server that resolves it "
+                          "in \"domain_resolver\" at dns.servers[0].server"))
+      << describe(d);
+  EXPECT_TRUE(mentions(d, "in \"address_resolver\" at dns.servers[1].address")) << describe(d);
+  EXPECT_TRUE(mentions(d, "unknown DNS server \"nope\" at dns.servers[2].domain_resolver"))
+      << describe(d);
+  EXPECT_TRUE(mentions(d, "(a loop)")) << describe(d);
+  EXPECT_TRUE(mentions(d, "HTTP/2")) << describe(d);
+  EXPECT_TRUE(mentions(d, "path must start with")) << describe(d);
+  EXPECT_TRUE(mentions(d, "\"detour\" is not implemented by veer at dns.servers[7].detour"))
+      << describe(d);
+  EXPECT_TRUE(mentions(d, "tls \"utls\" is not implemented by veer at dns.servers[8].tls.utls"))
+      << describe(d);
+  EXPECT_TRUE(mentions(d, "dns.servers[9].tls")) << describe(d);
+  EXPECT_TRUE(mentions(d, "bad server address \"tls://1.1.1.1:99999\"")) << describe(d);
 }
 
 TEST_F(DnsConfigTest, LegacyFakeipNeedsSection) {
