@@ -991,7 +991,12 @@ void Router::startUdpSession(conn::InboundContext ctx, const std::shared_ptr<Rou
   remote.send = [conn_ptr](const Destination& dst, const char* bytes, size_t n) {
     conn_ptr->send(dst, bytes, n);
   };
-  remote.close = [conn_ptr] { conn_ptr->close(); };
+  // The session keeps the routing state that made it (and so its outbound) alive, as a TCP
+  // session does: after a reload the old outbounds live on until their sessions end.
+  remote.close = [conn_ptr, keep = st] {
+    (void)keep;
+    conn_ptr->close();
+  };
   // DNS gets a short timeout (sing-box C.ProtocolTimeouts), everything else the inbound's.
   uint32_t timeout = d.udp_timeout_ms.value_or(ctx.udp_timeout_ms ? ctx.udp_timeout_ms
                                                                    : st->udp_timeout_ms);
