@@ -97,6 +97,7 @@ std::string urlDecode(const std::string& s) {
 class ClashApi::Session {
  public:
   Session(ClashApi* api, uv_tcp_t* tcp) : api_(api), tcp_(tcp) {
+    api_->sessions_.insert(this);
     tcp_->data = this;
     uv_timer_init(api->loop_, &timer_);
     timer_.data = this;
@@ -121,6 +122,7 @@ class ClashApi::Session {
   }
 
  private:
+  friend class ClashApi;
   void process() {
     inbound::http::RequestHead head;
     std::string why;
@@ -143,6 +145,7 @@ class ClashApi::Session {
     }
     if (buf_.size() < head.head_len + body_len) return;
     std::string body = buf_.substr(head.head_len, body_len);
+    if (api_ == nullptr) return;
     answer(api_->handle(head.method, head.target, head.header("Authorization"), body));
   }
 
@@ -159,9 +162,12 @@ class ClashApi::Session {
     }
   }
 
+  /// Also called by ~ClashApi for the sessions still open.
   void close() {
     if (closing_) return;
     closing_ = true;
+    if (api_ != nullptr) api_->sessions_.erase(this);
+    api_ = nullptr;
     pending_ = 2;
     auto done = [](uv_handle_t* h) {
       auto* s = static_cast<Session*>(h->data);
@@ -189,6 +195,8 @@ ClashApi::ClashApi(uv_loop_t* loop, std::string secret, route::Router* router, C
     : loop_(loop), secret_(std::move(secret)), router_(router), config_(std::move(config)) {}
 
 ClashApi::~ClashApi() {
+  auto open = sessions_;
+  for (Session* s : open) s->close();
   if (listener_ != nullptr) {
     loop::closeHandle(listener_, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   }

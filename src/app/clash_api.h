@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "base/result.h"
@@ -53,6 +54,7 @@ class ClashApi {
   ConfigFn config_;
   uv_tcp_t* listener_ = nullptr;
   std::string address_;
+  std::set<Session*> sessions_;  // open requests, closed with the API
 };
 
 }  // namespace veer::app
