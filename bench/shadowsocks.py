@@ -11,6 +11,8 @@ last byte (median of RUNS); CPU is user+system seconds per GiB of the client-sid
 ss-local) and, separately, of the shared ss-server. The sink/source run in a child process so that
 the client's own work does not share a GIL with them. Every process is started here and killed by
 PID. Standalone:  python3 bench/shadowsocks.py [--size-mib 512] [--runs 3] [--veer build/veer]
+bench/proxy_outbounds.py reuses this file's client and sink/source (and its --serve entry) to add
+v2ray and the trojan outbound beside it.
 """
 import argparse
 import json
