@@ -135,11 +135,11 @@ std::optional<SocketAddress> SocketAddress::fromSockaddr(const sockaddr* sa) {
   if (sa == nullptr) return std::nullopt;
   SocketAddress out;
   if (sa->sa_family == AF_INET) {
-    std::memcpy(&out.storage_, sa, sizeof(sockaddr_in));
+    std::memcpy(&out.storage_.in4, sa, sizeof(sockaddr_in));
     return out;
   }
   if (sa->sa_family == AF_INET6) {
-    std::memcpy(&out.storage_, sa, sizeof(sockaddr_in6));
+    std::memcpy(&out.storage_.in6, sa, sizeof(sockaddr_in6));
     return out;
   }
   return std::nullopt;
@@ -172,17 +172,17 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text) {
 }
 
 socklen_t SocketAddress::len() const {
-  if (storage_.ss_family == AF_INET) return sizeof(sockaddr_in);
-  if (storage_.ss_family == AF_INET6) return sizeof(sockaddr_in6);
+  if (storage_.sa.sa_family == AF_INET) return sizeof(sockaddr_in);
+  if (storage_.sa.sa_family == AF_INET6) return sizeof(sockaddr_in6);
   return 0;
 }
 
 IpAddress SocketAddress::ip() const {
-  if (storage_.ss_family == AF_INET) {
+  if (storage_.sa.sa_family == AF_INET) {
     const auto* s = reinterpret_cast<const sockaddr_in*>(&storage_);
     return IpAddress::v4(reinterpret_cast<const uint8_t*>(&s->sin_addr));
   }
-  if (storage_.ss_family == AF_INET6) {
+  if (storage_.sa.sa_family == AF_INET6) {
     const auto* s = reinterpret_cast<const sockaddr_in6*>(&storage_);
     return IpAddress::v6(reinterpret_cast<const uint8_t*>(&s->sin6_addr));
   }
@@ -190,10 +190,10 @@ IpAddress SocketAddress::ip() const {
 }
 
 uint16_t SocketAddress::port() const {
-  if (storage_.ss_family == AF_INET) {
+  if (storage_.sa.sa_family == AF_INET) {
     return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
   }
-  if (storage_.ss_family == AF_INET6) {
+  if (storage_.sa.sa_family == AF_INET6) {
     return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   }
   return 0;

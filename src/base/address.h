@@ -7,6 +7,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,7 +72,7 @@ class SocketAddress {
   socklen_t len() const;
   IpAddress ip() const;
   uint16_t port() const;
-  bool valid() const { return storage_.ss_family == AF_INET || storage_.ss_family == AF_INET6; }
+  bool valid() const { return storage_.sa.sa_family == AF_INET || storage_.sa.sa_family == AF_INET6; }
   /// "1.2.3.4:80", "[::1]:80".
   std::string toString() const;
 
@@ -80,7 +81,15 @@ class SocketAddress {
   }
 
  private:
-  sockaddr_storage storage_{};
+  // Room for the two families veer handles, not a sockaddr_storage (128 bytes): every
+  // connection carries a few of these.
+  union Storage {
+    Storage() { std::memset(this, 0, sizeof(*this)); }
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  };
+  Storage storage_;
 };
 
 /// Where a connection goes: a domain name or an IP address, and a port (sing-box's Socksaddr).

@@ -2,7 +2,7 @@
 
 namespace veer::conn {
 
-void Tracker::add(uint64_t id, const InboundContext& ctx, Closable* c) {
+void Tracker::add(uint64_t id, const InboundContext* ctx, Closable* c) {
   items_[id] = Item{ctx, c};
 }
 
@@ -30,7 +30,7 @@ size_t Tracker::closeIf(const std::function<bool(const InboundContext&)>& pred,
                         const std::string& reason) {
   std::vector<uint64_t> ids;
   for (const auto& [id, item] : items_) {
-    if (pred(item.ctx)) ids.push_back(id);
+    if (pred(*item.ctx)) ids.push_back(id);
   }
   size_t n = 0;
   for (uint64_t id : ids) n += close(id, reason) ? 1 : 0;
@@ -41,7 +41,7 @@ std::vector<TrackedInfo> Tracker::list() const {
   std::vector<TrackedInfo> out;
   out.reserve(items_.size());
   for (const auto& [id, item] : items_) {
-    out.push_back(TrackedInfo{item.ctx, item.c->bytesUp(), item.c->bytesDown()});
+    out.push_back(TrackedInfo{*item.ctx, item.c->bytesUp(), item.c->bytesDown()});
   }
   return out;
 }

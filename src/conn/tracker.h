@@ -28,7 +28,10 @@ struct TrackedInfo {
 
 class Tracker {
  public:
-  void add(uint64_t id, const InboundContext& ctx, Closable* c);
+  /// Tracks `c` under `id`. The tracker keeps a pointer to `ctx`, not a copy (a copy cost ~600
+  /// bytes per connection): `ctx` must stay alive, in place, until remove(id). Listings read it
+  /// as it is then, so outcomes filled in later (rule, outbound) show without another add().
+  void add(uint64_t id, const InboundContext* ctx, Closable* c);
   void remove(uint64_t id);
   /// Closes every tracked connection (they remove themselves as they finish).
   void closeAll(const std::string& reason);
@@ -41,7 +44,7 @@ class Tracker {
 
  private:
   struct Item {
-    InboundContext ctx;
+    const InboundContext* ctx;
     Closable* c;
   };
   std::unordered_map<uint64_t, Item> items_;

@@ -83,7 +83,7 @@ class Router::TcpSession : public conn::Closable {
   }
 
   void start() {
-    router_->tracker_.add(ctx_.id, ctx_, this);
+    router_->tracker_.add(ctx_.id, &ctx_, this);
     if (!router_->unmapDestination(ctx_, *state_)) {
       fail(conn::DialFailure::Unreachable, "missing fakeip record");
       return;
@@ -122,12 +122,16 @@ class Router::TcpSession : public conn::Closable {
   };
 
   void walk() {
-    if (closing_) return;
-    walk_.on_demand = state_->resolve_on_demand;
-    switch (walk_.step(state_->engine.get(), ctx_, state_->final_outbound)) {
-      case Walk::Step::Final:
-        act(walk_.decision);
+    if (closing_ || !walk_) return;
+    walk_->on_demand = state_->resolve_on_demand;
+    switch (walk_->step(state_->engine.get(), ctx_, state_->final_outbound)) {
+      case Walk::Step::Final: {
+        // The walk's state is not needed once decided: a relayed connection does not keep it.
+        Decision d = std::move(walk_->decision);
+        walk_.reset();
+        act(std::move(d));
         return;
+      }
       case Walk::Step::Sniff:
         startSniff();
         return;
@@ -164,7 +168,7 @@ class Router::TcpSession : public conn::Closable {
       ++s->router_->stats_.sniff_timeouts;
       LOG_DEBUG("%s sniff timeout", describeCtx(s->ctx_).c_str());
       s->endSniff();
-    }, sniffTimeout(walk_, ctx_), 0);
+    }, sniffTimeout(*walk_, ctx_), 0);
     sniffing_ = true;
     int rc = uv_read_start(
         reinterpret_cast<uv_stream_t*>(client_),
@@ -196,11 +200,11 @@ class Router::TcpSession : public conn::Closable {
 
   sniff::Status sniffOnce() {
     sniff::Info info;
-    sniff::Status st = sniff::sniffStream(asBytes(early_), sniffers(walk_), info);
+    sniff::Status st = sniff::sniffStream(asBytes(early_), sniffers(*walk_), info);
     if (st == sniff::Status::Match) {
       ++router_->stats_.sniffed;
       applySniff(ctx_, info.protocol, info.domain, info.client,
-                 walk_.pending == nullptr && ctx_.sniff_override_destination);
+                 walk_->pending == nullptr && ctx_.sniff_override_destination);
       LOG_DEBUG("%s sniffed %s %s", describeCtx(ctx_).c_str(), info.protocol.c_str(),
                 info.domain.c_str());
     }
@@ -231,14 +235,14 @@ class Router::TcpSession : public conn::Closable {
     }
     std::string host = ctx_.destination.domain;
     resolve_id_ = state_->resolver->resolve(
-        host, strategyOf(walk_.pending ? walk_.pending->resolve_strategy : ""),
+        host, strategyOf(walk_->pending ? walk_->pending->resolve_strategy : ""),
         [this, host](Result<std::vector<IpAddress>> r) {
           resolve_id_ = 0;
-          if (!r && walk_.pending == nullptr) {
+          if (!r && walk_->pending == nullptr) {
             // On-demand resolution failed: IP rules simply do not match this name.
             LOG_DEBUG("%s on-demand resolve failed: %s", describeCtx(ctx_).c_str(),
                       r.error().message().c_str());
-            walk_.resolve_failed = true;
+            walk_->resolve_failed = true;
             walk();
             return;
           }
@@ -263,7 +267,6 @@ class Router::TcpSession : public conn::Closable {
     ctx_.rule = d.rule;
     ctx_.outbound = d.outbound;
     applyOverrides(ctx_, d);
-    router_->tracker_.add(ctx_.id, ctx_, this);  // refresh the listing with the outcome
     if (d.kind == Decision::Kind::Reject) {
       ++router_->stats_.tcp_rejected;
       LOG_INFO("%s rejected by %s", describeCtx(ctx_).c_str(), d.rule.c_str());
@@ -490,7 +493,7 @@ class Router::TcpSession : public conn::Closable {
   conn::StreamPtr remote_;
   std::string early_;
   conn::ReplyBuilder reply_;
-  Walk walk_;
+  std::unique_ptr<Walk> walk_ = std::make_unique<Walk>();  // until the decision
   outbound::Outbound* out_ = nullptr;
   uint64_t dial_id_ = 0;
   uint64_t resolve_id_ = 0;
@@ -678,7 +681,7 @@ class Router::DnsTcpSession : public conn::Closable {
   }
 
   void start() {
-    router_->tracker_.add(ctx_.id, ctx_, this);
+    router_->tracker_.add(ctx_.id, &ctx_, this);
     timer_ = new uv_timer_t;
     uv_timer_init(router_->loop_, timer_);
     timer_->data = this;
