@@ -7,3 +7,5 @@ set(CMAKE_CXX_FLAGS_MINSIZEREL "-Os -DNDEBUG -ffunction-sections -fdata-sections
 set(CMAKE_EXE_LINKER_FLAGS_MINSIZEREL "-Wl,--gc-sections -Wl,--as-needed -s" CACHE STRING "")
 set(CMAKE_INTERPROCEDURAL_OPTIMIZATION ON CACHE BOOL "")
 set(VEER_TESTS OFF CACHE BOOL "")
+# veer's own code, as the OpenWrt package ships it (the libraries are packages of their own)
+set(VEER_STATIC_DEPS OFF CACHE BOOL "")

@@ -56,6 +56,8 @@ class PackageTest(unittest.TestCase):
             self.assertIn(d, deps)
         self.assertIn("/etc/veer/", out)
         self.assertIn("RAPIDJSON_INCLUDE_DIR=", out)
+        # the feed ships the libraries as packages of their own: the daemon links them shared
+        self.assertIn("-DVEER_STATIC_DEPS=OFF", out)
         with open(os.path.join(PKG, "Makefile")) as f:
             makefile = f.read()
         # Every file the package installs from the source tree exists.
