@@ -2,12 +2,13 @@
 // through one pipe per direction, so payload never enters user space.
 //
 // The sockets are taken over from their uv_tcp_t handles (the fds are duplicated and the
-// handles closed, which removes them from libuv's epoll set) and driven with one uv_poll_t
-// each. Semantics match TcpRelay: half-close passes EOF on as shutdown(SHUT_WR) once the pipe
-// toward that side is empty; a reset is passed on as a reset; the idle and half-close timers are
-// the same. Pipes come from a small per-thread pool and are taken only when a direction first
-// carries data, so an idle relay holds none; the pipe's own capacity (64 KiB) is the
-// backpressure bound: a full pipe stops reads from its source.
+// handles closed, which removes them from libuv's epoll set) and registered, edge-triggered, in
+// one epoll set per loop that a single uv_poll_t watches (SplicePoller). Semantics match
+// TcpRelay: half-close passes EOF on as shutdown(SHUT_WR) once the pipe toward that side is
+// empty; a reset is passed on as a reset; the idle and half-close timers are the same. Pipes
+// come from a small per-thread pool and are taken only when a direction carries data, so an
+// idle relay holds none; the pipe's capacity (256 KiB) is the backpressure bound: a full pipe
+// stops reads from its source until the destination takes some.
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 
 #ifdef __linux__
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -91,29 +93,131 @@ class PipePool {
   std::vector<Pipe> free_;
 };
 
+class SpliceRelay;
+
+// One edge-triggered epoll set per loop holds the sockets of every splice relay on that loop;
+// one uv_poll_t watches the set. Compared with a level-triggered uv_poll_t per socket, a relay
+// costs two epoll_ctl(ADD) and two epoll_ctl(DEL) for its whole life (libuv's uv_poll_start
+// removes and re-adds the fd on every change of interest, and uv_poll_init probes each fd with
+// an ADD and a DEL), and 320 bytes less. The set exists while at least one relay uses it.
+class SplicePoller {
+ public:
+  static SplicePoller* forLoop(uv_loop_t* loop) {
+    for (SplicePoller* p : live()) {
+      if (p->loop_ == loop && !p->closing_) return p;
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return nullptr;
+    auto* p = new SplicePoller(loop, ep);
+    if (uv_poll_init(loop, &p->poll_, ep) != 0) {
+      ::close(ep);
+      delete p;
+      return nullptr;
+    }
+    p->poll_.data = p;
+    uv_poll_start(&p->poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+      static_cast<SplicePoller*>(h->data)->dispatch();
+    });
+    live().push_back(p);
+    return p;
+  }
+
+  // Registers a socket for input, output and peer shutdown, edge-triggered; `tag` comes back
+  // with its events.
+  bool add(int fd, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = tag;
+    return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+  }
+  // Explicit, not left to close(): the file may still be open elsewhere (the handle it was
+  // duplicated from closes only in the loop's close phase), and its events must not outlive
+  // the relay.
+  void remove(int fd) { (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+  void retain() { ++users_; }
+  void release() {
+    if (--users_ > 0 || closing_) return;
+    closing_ = true;
+    auto& l = live();
+    for (size_t i = 0; i < l.size(); ++i) {
+      if (l[i] == this) {
+        l.erase(l.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+      auto* self = static_cast<SplicePoller*>(h->data);
+      ::close(self->epfd_);
+      delete self;
+    });
+  }
+
+ private:
+  SplicePoller(uv_loop_t* loop, int epfd) : loop_(loop), epfd_(epfd) {}
+
+  static std::vector<SplicePoller*>& live() {
+    static thread_local std::vector<SplicePoller*> pollers;
+    return pollers;
+  }
+
+  inline void dispatch();
+
+  uv_loop_t* loop_;
+  int epfd_;
+  uv_poll_t poll_{};
+  size_t users_ = 0;
+  bool closing_ = false;
+};
+
 class SpliceRelay : public Relay {
  public:
-  static SpliceRelay* start(uv_loop_t* loop, int client_fd, int remote_fd, uint64_t early_bytes,
-                            const RelayOptions& opts, DoneCallback done) {
-    auto* r = new SpliceRelay(loop, opts, std::move(done));
+  static SpliceRelay* start(uv_loop_t* loop, SplicePoller* poller, int client_fd, int remote_fd,
+                            uint64_t early_bytes, const RelayOptions& opts, DoneCallback done) {
+    auto* r = new SpliceRelay(loop, poller, opts, std::move(done));
     r->fds_[0] = client_fd;
     r->fds_[1] = remote_fd;
     r->dirs_[0].bytes = early_bytes;
-    uv_poll_init(loop, &r->polls_[0], client_fd);
-    uv_poll_init(loop, &r->polls_[1], remote_fd);
     uv_timer_init(loop, &r->timer_);
-    r->polls_[0].data = r->polls_[1].data = r->timer_.data = r;
-    r->open_handles_ = 3;
+    r->timer_.data = r;
     r->last_activity_ = uv_now(loop);
+    poller->retain();
     ++g_relay_stats.spliced;
+    // The set reports each socket's current readiness on its next wait: nothing to do here.
+    for (int side = 0; side < 2; ++side) {
+      if (!poller->add(r->fds_[side], r->tag(side))) {
+        r->finish(std::string("epoll: ") + strerror(errno), true, -1);
+        return r;
+      }
+    }
     r->armTimer();
-    r->updatePolls();
     return r;
   }
 
   void abort(const std::string& reason) override { finish(reason, false, -1); }
   uint64_t up() const override { return dirs_[0].bytes; }
   uint64_t down() const override { return dirs_[1].bytes; }
+
+  // Events for socket `side` (0 = client, 1 = remote) from the poller.
+  void onEvents(int side, uint32_t ev) {
+    if (finished_) return;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
+    pump();
+    if (finished_ || !(ev & EPOLLERR)) return;
+    // An error the reads and writes above did not meet (nothing was left to move): say which.
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fds_[side], SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      finish(std::string(side == 0 ? "client: " : "remote: ") + strerror(err), true,
+             err == ECONNRESET ? 1 - side : -1);
+    }
+  }
+
+  static uint64_t tagOf(SpliceRelay* r, int side) {
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(r)) | static_cast<uint64_t>(side);
+  }
 
  private:
   struct Direction {
@@ -123,59 +227,30 @@ class SpliceRelay : public Relay {
     bool eof = false;   // the source said EOF
     bool shut = false;  // EOF passed on to the destination
     // The pipe took no more while the source still had bytes: reading waits for a drain.
-    // (Without this, a slow destination leaves the source readable and the loop spins on
-    // splice() returning EAGAIN into a full pipe.)
     bool pipe_full = false;
   };
 
-  SpliceRelay(uv_loop_t* loop, const RelayOptions& opts, DoneCallback done)
-      : loop_(loop), opts_(opts), done_(std::move(done)) {}
+  SpliceRelay(uv_loop_t* loop, SplicePoller* poller, const RelayOptions& opts, DoneCallback done)
+      : loop_(loop), poller_(poller), opts_(opts), done_(std::move(done)) {}
+
+  uint64_t tag(int side) { return tagOf(this, side); }
 
   // dirs_[0]: client(fds_[0]) → remote(fds_[1]); dirs_[1]: remote → client.
   int src(int d) const { return fds_[d]; }
   int dst(int d) const { return fds_[1 - d]; }
 
-  void updatePolls() {
-    if (finished_) return;
-    for (int side = 0; side < 2; ++side) {
-      // side's fd is the source of direction `side` and the destination of direction 1-side.
-      const Direction& out = dirs_[side];
-      const Direction& in = dirs_[1 - side];
-      int events = 0;
-      if (!out.eof && !out.pipe_full && out.in_pipe < kSpliceChunk) events |= UV_READABLE;
-      if (in.in_pipe > 0) events |= UV_WRITABLE;
-      if (events == poll_events_[side]) continue;
-      poll_events_[side] = events;
-      if (events == 0) {
-        uv_poll_stop(&polls_[side]);
-      } else {
-        uv_poll_start(&polls_[side], events, [](uv_poll_t* p, int status, int ev) {
-          auto* self = static_cast<SpliceRelay*>(p->data);
-          self->onPoll(p == &self->polls_[0] ? 0 : 1, status, ev);
-        });
-      }
+  // Edge-triggered: readable_/writable_ remember what the last events said until a splice()
+  // meets EAGAIN, so every byte the kernel announced is moved without waiting for another edge.
+  void pump() {
+    for (int d = 0; d < 2 && !finished_; ++d) {
+      Direction& dir = dirs_[d];
+      if (dir.in_pipe > 0 && writable_[1 - d]) drain(d);
+      if (!finished_ && !dir.eof && readable_[d] && !dir.pipe_full) fill(d);
     }
   }
 
-  void onPoll(int side, int status, int events) {
-    if (finished_) return;
-    if (status < 0) {
-      // libuv reports POLLERR as UV_EBADF without the cause; a read says what it was (a reset
-      // is then passed on as a reset).
-      if (!dirs_[side].eof) fill(side);
-      if (!finished_) {
-        finish(std::string(side == 0 ? "client: " : "remote: ") + uv_strerror(status), true, -1);
-      }
-      return;
-    }
-    if (events & UV_WRITABLE) drain(1 - side);
-    if (finished_) return;
-    if (events & UV_READABLE) fill(side);
-    if (finished_) return;
-    updatePolls();
-  }
-
-  // Reads from direction d's source into its pipe, then tries to pass it on.
+  // Reads from direction d's source into its pipe while the source has bytes and the pipe
+  // room, passing them on whenever the destination takes them.
   void fill(int d) {
     Direction& dir = dirs_[d];
     while (!dir.eof) {
@@ -189,10 +264,9 @@ class SpliceRelay : public Relay {
         dir.in_pipe += static_cast<size_t>(n);
         dir.bytes += static_cast<uint64_t>(n);
         last_activity_ = uv_now(loop_);
-        drain(d);
+        if (writable_[1 - d]) drain(d);
         if (finished_) return;
-        if (dir.in_pipe > 0) break;  // the destination is slower: wait for it
-        continue;
+        continue;  // the pipe holds what the destination did not take, while it has room
       }
       if (n == 0) {
         dir.eof = true;
@@ -201,17 +275,23 @@ class SpliceRelay : public Relay {
         if (dir.in_pipe == 0) passEof(d);
         return;
       }
-      if (errno == EAGAIN || errno == EINTR) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
         if (dir.in_pipe > 0) {
           // Either the socket is empty or the pipe is full (a pipe holds 64 page buffers, fewer
           // bytes when the segments are small): ask the socket.
           int avail = 0;
-          if (ioctl(src(d), FIONREAD, &avail) == 0 && avail > 0) dir.pipe_full = true;
+          if (ioctl(src(d), FIONREAD, &avail) == 0 && avail > 0) {
+            dir.pipe_full = true;  // the destination's next drain resumes reading
+            return;
+          }
+          readable_[d] = false;
           return;
         }
+        readable_[d] = false;
         // Nothing to read: an empty pipe goes back to the pool, so an idle connection holds
         // only its two sockets.
-        if (dir.in_pipe == 0 && dir.pipe.r >= 0) {
+        if (dir.pipe.r >= 0) {
           PipePool::local().release(dir.pipe, true);
           dir.pipe = Pipe{};
         }
@@ -235,7 +315,11 @@ class SpliceRelay : public Relay {
         dir.pipe_full = false;
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        writable_[1 - d] = false;  // EPOLLOUT says when it takes more
+        return;
+      }
       bool reset = n < 0 && (errno == ECONNRESET || errno == EPIPE);
       finish(std::string(d == 0 ? "remote: " : "client: ") +
                  (n < 0 ? strerror(errno) : "closed"),
@@ -297,34 +381,48 @@ class SpliceRelay : public Relay {
       linger lg{1, 0};
       setsockopt(fds_[reset_side], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
-    auto closed = [](uv_handle_t* h) {
+    // Out of the set before the fds close; the relay itself is freed only in the loop's close
+    // phase, after any events of this round that still name it (they see finished_).
+    for (int side = 0; side < 2; ++side) {
+      poller_->remove(fds_[side]);
+      ::close(fds_[side]);
+    }
+    poller_->release();
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
       auto* self = static_cast<SpliceRelay*>(h->data);
-      if (--self->open_handles_ == 0) {
-        // The fds are ours (uv_poll does not close them).
-        ::close(self->fds_[0]);
-        ::close(self->fds_[1]);
-        if (self->done_) self->done_(self->result_);
-        delete self;
-      }
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&polls_[0]), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&polls_[1]), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
+      if (self->done_) self->done_(self->result_);
+      delete self;
+    });
   }
 
   uv_loop_t* loop_;
+  SplicePoller* poller_;
   RelayOptions opts_;
   DoneCallback done_;
   int fds_[2] = {-1, -1};
-  uv_poll_t polls_[2]{};
-  int poll_events_[2] = {0, 0};
   uv_timer_t timer_{};
   Direction dirs_[2];
   uint64_t last_activity_ = 0;
-  int open_handles_ = 0;
+  bool readable_[2] = {false, false};
+  bool writable_[2] = {false, false};
   bool finished_ = false;
   RelayResult result_;
 };
+
+void SplicePoller::dispatch() {
+  epoll_event evs[64];
+  // A bounded number of rounds per wake-up; what is left keeps the set readable for the next
+  // loop iteration, so other handles are not starved.
+  for (int round = 0; round < 4 && !closing_; ++round) {
+    int n = epoll_wait(epfd_, evs, 64, 0);
+    for (int i = 0; i < n; ++i) {
+      uint64_t t = evs[i].data.u64;
+      auto* r = reinterpret_cast<SpliceRelay*>(static_cast<uintptr_t>(t & ~uint64_t{1}));
+      r->onEvents(static_cast<int>(t & 1), evs[i].events);
+    }
+    if (n < 64) return;
+  }
+}
 
 // Takes the fd out of a uv_tcp_t: duplicates it and closes the handle (and its fd).
 int detachFd(uv_tcp_t* t) {
@@ -357,17 +455,20 @@ Relay* startRelay(uv_loop_t* loop, uv_tcp_t* client, uv_tcp_t* remote, std::stri
       early_ok = w == static_cast<int>(early_data.size());
       if (!early_ok && w > 0) early_data.erase(0, static_cast<size_t>(w));
     }
-    if (early_ok) {
+    SplicePoller* poller = early_ok ? SplicePoller::forLoop(loop) : nullptr;
+    if (poller) {
       int cfd = detachFd(client);
       int rfd = detachFd(remote);
       if (cfd >= 0 && rfd >= 0) {
         uint64_t early_bytes = early_data.size();
         closeTcp(client);
         closeTcp(remote);
-        return SpliceRelay::start(loop, cfd, rfd, early_bytes, opts, std::move(done));
+        return SpliceRelay::start(loop, poller, cfd, rfd, early_bytes, opts, std::move(done));
       }
       if (cfd >= 0) ::close(cfd);
       if (rfd >= 0) ::close(rfd);
+      poller->retain();
+      poller->release();  // closes the set if no relay uses it
     }
   }
 #endif
