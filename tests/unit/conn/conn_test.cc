@@ -631,6 +631,106 @@ TEST_F(LoopTest, ManyShortRelaysLeaveNoFdsOrRelays) {
   echo.join();
 }
 
+// Splice relays on one loop share one edge-triggered epoll set. Many at once, of different
+// sizes, some of whose clients reset half-way (so relays finish while events for others are in
+// the same batch): every other byte stream arrives whole, every relay finishes, and the set is
+// closed with the last one (TearDown checks that the loop closes with no handle left).
+TEST_F(LoopTest, ConcurrentSpliceRelaysShareOneEpollSet) {
+  constexpr int kRelays = 48;
+  uint16_t sport;
+  int server = listenSocket(kRelays, sport);
+  std::vector<std::thread> servers;
+  std::thread acceptor([&] {
+    for (int i = 0; i < kRelays; ++i) {
+      int c = accept(server, nullptr, nullptr);
+      if (c < 0) return;
+      servers.emplace_back([c] {  // echo until EOF, then pass the EOF on
+        char buf[16384];
+        while (true) {
+          ssize_t n = recv(c, buf, sizeof(buf), 0);
+          if (n <= 0) break;
+          if (send(c, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+        }
+        shutdown(c, SHUT_WR);
+        close(c);
+      });
+    }
+  });
+  uint64_t spliced_before = relayStats().spliced;
+  int finished = 0;
+  std::vector<int> client_fds;
+  for (int i = 0; i < kRelays; ++i) {
+    uv_tcp_t* remote = nullptr;
+    Dialer::start(&loop_, {loopback(sport)}, DialOptions{}, [&](Result<uv_tcp_t*> r) {
+      ASSERT_TRUE(r);
+      remote = *r;
+    });
+    runUntil([&] { return remote != nullptr; });
+    ASSERT_NE(remote, nullptr);
+    uint16_t lport;
+    int lfd = listenSocket(1, lport);
+    int cfd = connectTo(lport);
+    int afd = accept(lfd, nullptr, nullptr);
+    close(lfd);
+    auto* client = new uv_tcp_t;
+    uv_tcp_init(&loop_, client);
+    ASSERT_EQ(uv_tcp_open(client, afd), 0);
+    RelayOptions opts;
+    opts.splice = true;
+    startRelay(&loop_, client, remote, "", opts, [&](const RelayResult&) { ++finished; });
+    timeval tv{15, 0};  // a stuck relay fails the test instead of hanging it
+    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    client_fds.push_back(cfd);
+  }
+  EXPECT_EQ(relayStats().spliced - spliced_before, static_cast<uint64_t>(kRelays));
+  std::vector<int> ok(kRelays, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kRelays; ++i) {
+    clients.emplace_back([&, i] {
+      int fd = client_fds[static_cast<size_t>(i)];
+      std::string sent(static_cast<size_t>(i) * 5000 + 1, '\0');
+      for (size_t k = 0; k < sent.size(); ++k) sent[k] = static_cast<char>('a' + (k * 7 + i) % 26);
+      bool reset = i % 8 == 3;
+      std::thread writer([&] {
+        size_t half = reset ? sent.size() / 2 : sent.size();
+        size_t off = 0;
+        while (off < half) {
+          ssize_t n = send(fd, sent.data() + off, half - off, MSG_NOSIGNAL);
+          if (n <= 0) return;
+          off += static_cast<size_t>(n);
+        }
+        if (!reset) shutdown(fd, SHUT_WR);
+      });
+      writer.join();
+      if (reset) {
+        linger lg{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd);
+        ok[static_cast<size_t>(i)] = 1;
+        return;
+      }
+      std::string got;
+      char buf[16384];
+      while (true) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+      }
+      close(fd);
+      ok[static_cast<size_t>(i)] = got == sent ? 1 : 0;
+    });
+  }
+  runUntil([&] { return finished == kRelays; }, 30000);
+  for (auto& t : clients) t.join();
+  acceptor.join();
+  for (auto& t : servers) t.join();
+  close(server);
+  EXPECT_EQ(finished, kRelays);
+  for (int i = 0; i < kRelays; ++i) EXPECT_EQ(ok[static_cast<size_t>(i)], 1) << "relay " << i;
+  EXPECT_EQ(relayStats().pipes_in_use, 0u);
+}
+
 TEST_F(LoopTest, UdpNatEvictsOldestAndTranslatesReplies) {
   UdpNat nat(&loop_, 2);
   struct Sink : UdpReplySink {
