@@ -36,9 +36,9 @@ triplet() {
 
 # Installs crossbuild-essential-DEBARCH, qemu-user and the multiarch -dev packages. Multi-Arch:
 # same packages must have one version across architectures; Debian's security archive carries
-# newer linux-libc-dev and libssl3 for amd64/arm64 than the main archive has for mipsel/s390x,
-# so those are pinned to the version every architecture has (headers and a patch-level OpenSSL
-# step; nothing is removed).
+# newer linux-libc-dev, libssl3 and zlib1g for amd64/arm64 than the main archive has for
+# mipsel/s390x, so those (and zlib1g-dev) are pinned to the version every architecture has
+# (headers and patch-level OpenSSL and zlib steps; nothing is removed).
 deps() {
 	pkgs="qemu-user"
 	arches=""
@@ -68,7 +68,7 @@ deps() {
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	pins=""
-	for p in linux-libc-dev libssl3; do
+	for p in linux-libc-dev libssl3 zlib1g; do
 		v=""
 		for d in $arches; do
 			# the oldest candidate wins: it is the one every architecture has
@@ -83,6 +83,11 @@ deps() {
 					pins="$pins $q=$v"
 				fi
 			done
+		fi
+		if [ "$p" = zlib1g ]; then
+			# zlib1g-dev is Multi-Arch: same too, and pinned to its library's exact version
+			pins="$pins zlib1g-dev:amd64=$v"
+			for d in $arches; do pins="$pins zlib1g-dev:$d=$v"; done
 		fi
 	done
 	# shellcheck disable=SC2086
