@@ -215,10 +215,6 @@ class SpliceRelay : public Relay {
     }
   }
 
-  static uint64_t tagOf(SpliceRelay* r, int side) {
-    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(r)) | static_cast<uint64_t>(side);
-  }
-
  private:
   struct Direction {
     Pipe pipe;
@@ -233,7 +229,10 @@ class SpliceRelay : public Relay {
   SpliceRelay(uv_loop_t* loop, SplicePoller* poller, const RelayOptions& opts, DoneCallback done)
       : loop_(loop), poller_(poller), opts_(opts), done_(std::move(done)) {}
 
-  uint64_t tag(int side) { return tagOf(this, side); }
+  // What the poller hands back with a socket's events: this relay, and the side in the low bit.
+  uint64_t tag(int side) {
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this)) | static_cast<uint64_t>(side);
+  }
 
   // dirs_[0]: client(fds_[0]) → remote(fds_[1]); dirs_[1]: remote → client.
   int src(int d) const { return fds_[d]; }
